@@ -1,0 +1,40 @@
+#include "scim/compat.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static const char *const names[] = {
+    "string_boolean",          "op_case",
+    "member_value_remove",     "create_on_filter_path",
+    "nopath_dotted_keys",      "unquoted_filter_value",
+    "service_configuration",   "endpoint_case",
+    "empty_operations",        "add_replaces_single",
+    "member_bare_string",      "unknown_member_skipped",
+    "member_displayname",      "urn_dot_separator",
+    "manager_string",          "invalid_attributes_param",
+    "unknown_schema_urn",      "readonly_input_ignored",
+    "start_index_zero",        "plus_as_space",
+    "patch_id_in_value",
+};
+
+const char *scim_compat_name(uint32_t bit)
+{
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (bit == (1u << i))
+            return names[i];
+    return NULL;
+}
+
+void scim_compat_names(uint32_t mask, char *out, size_t outlen)
+{
+    size_t n = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        if (!(mask & (1u << i)))
+            continue;
+        int w = snprintf(out + n, outlen - n, "%s%s", n ? "," : "", names[i]);
+        if (w < 0 || (size_t)w >= outlen - n)
+            break;
+        n += (size_t)w;
+    }
+}
