@@ -386,6 +386,18 @@ static void test_keep_alive_two_requests(void **state)
     free(r);
 }
 
+static void test_malformed_request(void **state)
+{
+    char *r;
+    (void)state;
+    reset_seen();
+    /* MHD answers this itself; the per-request context must still be freed (ASan checks). */
+    r = exchange_s("GET /x HTTP/1.1\r\nHost: x\r\nNoColonHere\r\nConnection: close\r\n\r\n");
+    assert_int_equal(strncmp(r, "HTTP/1.1 400 ", 13), 0);
+    assert_int_equal(seen.calls, 0);
+    free(r);
+}
+
 static void test_bad_host(void **state)
 {
     struct scim_http_config cfg = {.host = "not-an-address", .port = 0, .threads = 1,
@@ -455,6 +467,7 @@ int main(void)
         cmocka_unit_test(test_client_request_id),
         cmocka_unit_test(test_handler_without_status),
         cmocka_unit_test(test_keep_alive_two_requests),
+        cmocka_unit_test(test_malformed_request),
         cmocka_unit_test(test_bad_host),
         cmocka_unit_test(test_port_in_use),
         cmocka_unit_test(test_hosts_parse),
