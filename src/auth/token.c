@@ -115,9 +115,9 @@ int scim_auth_extract(const char *authorization, char *out, size_t outlen)
     while (end > p && is_space(end[-1]))
         end--;
 
-    if (scim_strncasecmp(p, "Bearer", 6) == 0 && is_space(p[6])) {
+    if (end - p > 6 && scim_strncasecmp(p, "Bearer", 6) == 0 && is_space(p[6])) {
         cred = p + 6;
-        while (is_space(*cred))
+        while (cred < end && is_space(*cred))
             cred++;
         clen = (size_t)(end - cred);
         /* A token never contains blanks: "Bearer a b" is malformed, not token "a b". */
@@ -126,7 +126,7 @@ int scim_auth_extract(const char *authorization, char *out, size_t outlen)
                 return -1;
         return copy_out(cred, clen, out, outlen);
     }
-    if (scim_strncasecmp(p, "Basic", 5) == 0 && is_space(p[5])) {
+    if (end - p > 5 && scim_strncasecmp(p, "Basic", 5) == 0 && is_space(p[5])) {
         unsigned char dec[512];
         long n;
         const char *colon, *user, *pass;
@@ -134,12 +134,14 @@ int scim_auth_extract(const char *authorization, char *out, size_t outlen)
         int rc;
 
         cred = p + 5;
-        while (is_space(*cred))
+        while (cred < end && is_space(*cred))
             cred++;
         clen = (size_t)(end - cred);
         n = b64decode(cred, clen, dec, sizeof dec);
-        if (n <= 0)
+        if (n <= 0) {
+            scim_wipe(dec, sizeof dec); /* a failed decode may have left part of a secret */
             return -1;
+        }
         colon = memchr(dec, ':', (size_t)n);
         if (!colon) {
             scim_wipe(dec, sizeof dec);
