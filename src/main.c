@@ -101,10 +101,12 @@ static void help(void)
     fputs("NAME\n"
           "    scimd - SCIM 2.0 provisioning server\n"
           "\n"
-          "SYNOPSIS\n",
-          stdout);
-    usage(stdout);
-    fputs("\n"
+          "SYNOPSIS\n"
+          "    scimd [--listen HOST:PORT] [--db URI] [--public-url URL] [--prefix PATH]\n"
+          "          [--log-level LEVEL] [--tls-cert FILE --tls-key FILE] [--threads N]\n"
+          "          [--max-body BYTES] [--max-results N]\n"
+          "    scimd --help | --version\n"
+          "\n"
           "DESCRIPTION\n"
           "    scimd serves the SCIM 2.0 protocol (RFC 7643, RFC 7644) so that identity\n"
           "    providers such as Microsoft Entra ID, Okta or authentik can create, update,\n"

@@ -27,10 +27,13 @@ static void help(void)
     fputs("NAME\n"
           "    scimctl - administer a scimd server's database\n"
           "\n"
-          "SYNOPSIS\n",
-          stdout);
-    usage(stdout);
-    fputs("\n"
+          "SYNOPSIS\n"
+          "    scimctl [--db URI] token create --name NAME [--scopes SCOPES] [--expires DAYS]\n"
+          "    scimctl [--db URI] token list [--json]\n"
+          "    scimctl [--db URI] token revoke NAME\n"
+          "    scimctl [--db URI] db migrate\n"
+          "    scimctl --help | --version\n"
+          "\n"
           "DESCRIPTION\n"
           "    scimctl works directly on the database that scimd(8) serves; it can run while\n"
           "    scimd is running. It manages the API tokens identity providers use to call the\n"
