@@ -759,6 +759,14 @@ static bool ref_whole(const struct scim_attrlist *l, const struct scim_schema *s
     return false;
 }
 
+static bool ref_whole_schema(const struct scim_attrlist *l, const struct scim_schema *sc)
+{
+    for (size_t i = 0; i < l->n; i++)
+        if (l->refs[i].whole_schema && l->refs[i].schema == sc)
+            return true;
+    return false;
+}
+
 static bool ref_any(const struct scim_attrlist *l, const struct scim_attr *a)
 {
     for (size_t i = 0; i < l->n; i++)
@@ -927,7 +935,7 @@ json_t *scim_project(const struct scim_resource_type *rt, json_t *resource,
                     if (ea)
                         rc = add_projected(sub, k2, ea, v2, decide(ext, ea, attributes, excluded),
                                            attributes, excluded);
-                    else if (!attributes || ref_whole(attributes, ext, NULL))
+                    else if (!attributes || ref_whole_schema(attributes, ext))
                         rc = json_object_set_new(sub, k2, json_deep_copy(v2));
                     else
                         rc = 0;

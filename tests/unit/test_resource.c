@@ -437,6 +437,11 @@ static void test_projection(void **state)
     proj(user_rt(), NULL, "password", NULL, want, 0);
     /* 9. unknown attribute selects nothing */
     proj(user_rt(), NULL, "nosuch", NULL, want, 0);
+    /* 9b. an unknown name does not select unknown keys stored in the extension object */
+    proj(user_rt(), "{\"id\":\"u1\",\"" ENT "\":{\"legacy\":1,\"department\":\"D\"}}", "nosuch", NULL,
+         "{\"id\":\"u1\"}", 0);
+    proj(user_rt(), "{\"id\":\"u1\",\"" ENT "\":{\"legacy\":1,\"department\":\"D\"}}", ENT, NULL,
+         "{\"id\":\"u1\",\"" ENT "\":{\"legacy\":1,\"department\":\"D\"}}", 0);
     /* 10. malformed entry skipped: defaults (quirk 34) */
     struct scim_attrlist *l = NULL;
     struct scim_err err;
