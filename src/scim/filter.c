@@ -285,6 +285,8 @@ static int parse_urn_path(struct parser *p, struct scim_attrpath *a)
             free(tok);
             if (!(a->urn = dup_range(p, start, start + n)))
                 return -1;
+            if (restpos >= end)
+                return fail(p, restpos, "expected an attribute name after the schema URN");
             return parse_names(p, restpos, end, a);
         }
         free(tok);
