@@ -7,6 +7,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "http/server.h"
+#include "scim/extconfig.h"
 #include "scim/schema.h"
 #include "store/store.h"
 
@@ -41,6 +42,7 @@ struct options {
     const char *threads;
     const char *max_body;
     const char *max_results;
+    const char *schema_extensions;
 };
 
 /* One row per option: flag, environment variable, where it lands, default (for --help). */
@@ -78,6 +80,10 @@ static const struct optdef optdefs[] = {
      "Largest request body accepted; larger bodies are answered 413."},
     {"--max-results", "SCIMD_MAX_RESULTS", OPT(max_results), "N", "1000",
      "Largest page a list or search returns (filter.maxResults)."},
+    {"--schema-extensions", "SCIMD_SCHEMA_EXTENSIONS", OPT(schema_extensions), "FILE", "none",
+     "JSON file declaring custom extension schemas for User and Group (see\n"
+     "docs/extensions.md). They are validated on input, stored, returned, usable in\n"
+     "filters, PATCH paths and sortBy, and published in /Schemas and /ResourceTypes."},
 };
 
 #define N_OPTDEFS (sizeof optdefs / sizeof optdefs[0])
@@ -91,7 +97,7 @@ static void usage(FILE *f)
 {
     fputs("usage: scimd [--listen HOST:PORT] [--db URI] [--public-url URL] [--prefix PATH]\n"
           "             [--log-level LEVEL] [--tls-cert FILE --tls-key FILE] [--threads N]\n"
-          "             [--max-body BYTES] [--max-results N]\n"
+          "             [--max-body BYTES] [--max-results N] [--schema-extensions FILE]\n"
           "       scimd --help | --version\n",
           f);
 }
@@ -104,7 +110,7 @@ static void help(void)
           "SYNOPSIS\n"
           "    scimd [--listen HOST:PORT] [--db URI] [--public-url URL] [--prefix PATH]\n"
           "          [--log-level LEVEL] [--tls-cert FILE --tls-key FILE] [--threads N]\n"
-          "          [--max-body BYTES] [--max-results N]\n"
+          "          [--max-body BYTES] [--max-results N] [--schema-extensions FILE]\n"
           "    scimd --help | --version\n"
           "\n"
           "DESCRIPTION\n"
@@ -157,7 +163,7 @@ static void help(void)
           "\n"
           "EXIT STATUS\n"
           "    0   clean shutdown (or --help, --version)\n"
-          "    1   start-up failure: database, address in use, TLS files\n"
+          "    1   start-up failure: database, address in use, TLS files, extension schemas\n"
           "    2   invalid command line or environment value\n"
           "\n"
           "EXAMPLES\n"
@@ -170,6 +176,9 @@ static void help(void)
           "\n"
           "    Configuration from the environment (containers):\n"
           "        SCIMD_LISTEN='[::]:8080' SCIMD_DB=/data/scimd.db scimd\n"
+          "\n"
+          "    Custom attributes (licence type, cost centre) in an extension schema:\n"
+          "        scimd --schema-extensions /etc/scimd/extensions.json\n"
           "\n"
           "SEE ALSO\n"
           "    scimctl(1), RFC 7643, RFC 7644\n",
@@ -361,6 +370,8 @@ int main(int argc, char **argv)
         return usage_error("invalid --max-results \"%s\" (1-1000000)", o.max_results);
     if ((o.tls_cert != NULL) != (o.tls_key != NULL))
         return usage_error("--tls-cert and --tls-key go together");
+    if (o.schema_extensions && !*o.schema_extensions)
+        return usage_error("--schema-extensions needs a file name");
     if (o.prefix[0] != '/')
         return usage_error("invalid --prefix \"%s\" (must start with /)", o.prefix);
     if (o.public_url && strncmp(o.public_url, "http://", 7) != 0 &&
@@ -380,6 +391,11 @@ int main(int argc, char **argv)
     reg = scim_registry_new();
     if (!reg) {
         scim_error("msg=\"cannot build the schema registry\"");
+        goto out;
+    }
+    if (o.schema_extensions && scim_extconfig_load_file(reg, o.schema_extensions, &err) != 0) {
+        /* The detail names the file and the JSON path of the problem. */
+        fprintf(stderr, "scimd: invalid --schema-extensions: %s\n", err.detail);
         goto out;
     }
     ensure_db_dir(o.db);
