@@ -767,7 +767,8 @@ static int compile_leaf_root(struct gen *g, const struct scim_filter *f)
             return g->d->json_nonempty(g->b, "r.doc", c.keys, c.n_keys) < 0 ? SQL_ERR_FULL(g) : 0;
         }
         struct operand o;
-        if (c.kind == CTX_EMAILS && s && !emails_table_covers(f))
+        if (c.kind == CTX_EMAILS && s && !scim_streq_ci(s->name, "value") &&
+            !scim_streq_ci(s->name, "type") && !scim_streq_ci(s->name, "primary"))
             c.kind = CTX_JSON;
         if (elem_operand(g, &c, s ? s->name : NULL, f->path.pos, &o) < 0)
             return -1;
