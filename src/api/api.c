@@ -25,7 +25,7 @@ void scim_api_config_defaults(struct scim_api_config *cfg)
     cfg->public_url = NULL;
     cfg->max_body = 8u << 20;
     cfg->max_filter_length = 8192;
-    cfg->max_filter_depth = 32;
+    cfg->max_filter_depth = 100;
     cfg->max_json_depth = 64;
     cfg->max_results = 1000;
     cfg->default_count = 1000;
