@@ -873,6 +873,8 @@ int scim_sqlgen_order(const struct scim_sql_dialect *d, const struct scim_resour
             c.kind = CTX_JSON;
         if (elem_operand(&g, &c, s ? s->name : NULL, sort_by->pos, &o) < 0)
             goto pk;
+        /* a scalar sub-query does not carry the column's NOCASE collation: fold explicitly */
+        o.nocase = false;
         /* the primary value, else the first */
         if (c.kind == CTX_EMAILS) {
             rc |= scim_buf_printf(&key, "(SELECT %s FROM emails em WHERE em.resource_pk = r.pk "
