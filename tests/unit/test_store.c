@@ -725,6 +725,9 @@ static void test_paging_sorting(void **state)
     LIST(NULL, "active", false, 5, 4, "3,4,6,8", 10);
     LIST(NULL, "active", false, 9, 4, "9,7", 10);
     LIST(NULL, "nosuchattr", false, 1, 2, "0,1", 10);
+    LIST(NULL, "meta.created", false, 1, 2, "0,1", 10);
+    LIST(NULL, "meta.version", false, 1, 2, "0,1", 10);
+    LIST(NULL, "externalId", false, 1, 3, "1,0,2", 10); /* caseExact: "EXT-2" < "ext-1" */
 #undef LIST
 }
 

@@ -113,6 +113,8 @@ static char *sqlite_match_pattern(const char *value, enum scim_fop op, bool ci)
 
 const struct scim_sql_dialect scim_sql_dialect_sqlite = {
     .name = "sqlite",
+    .true_sql = "1",
+    .false_sql = "0",
     .placeholder = sqlite_placeholder,
     .json_get = sqlite_json_get,
     .json_each = sqlite_json_each,
@@ -609,7 +611,7 @@ static int compile_pattern(struct gen *g, const struct scim_filter *f, const str
 static int compile_pr(struct gen *g, const struct operand *o)
 {
     if (o->sp == SP_TRUE || o->sp == SP_RTYPE || o->sp == SP_VERSION || o->dt_us)
-        return emit(g, "1");
+        return emit(g, g->d->true_sql);
     if (emit(g, "(") < 0 || emit(g, o->expr) < 0 || emit(g, " IS NOT NULL") < 0)
         return -1;
     if (o->json) {
@@ -745,7 +747,7 @@ static int compile_cmp(struct gen *g, const struct scim_filter *f, const struct 
     }
     if (rc)
         return -1;
-    return ne ? emit(g, ", 1)") : 0;
+    return ne ? emit(g, ", ") | emit(g, g->d->true_sql) | emit(g, ")") : 0;
 }
 
 static int compile(struct gen *g, const struct scim_filter *f, const struct ctx *c);
@@ -817,7 +819,7 @@ static int compile(struct gen *g, const struct scim_filter *f, const struct ctx 
          * without a title */
         if (emit(g, "NOT coalesce(") < 0 || compile(g, f->left, c) < 0)
             return -1;
-        return emit(g, ", 0)");
+        return emit(g, ", ") | emit(g, g->d->false_sql) | emit(g, ")");
     case SCIM_F_VALUEPATH:
         if (c->kind != CTX_ROOT)
             return bad_filter(g, f->pos, "nested value filter on \"%s\"", f->path.attr);
@@ -892,7 +894,7 @@ int scim_sqlgen_order(const struct scim_sql_dialect *d, const struct scim_resour
                 rc |= d->json_elem(&elem, "e");
                 rc |= scim_buf_adds(&key, "coalesce(");
                 rc |= d->json_get(&key, scim_buf_str(&elem), &pk, 1, SCIM_T_BOOLEAN);
-                rc |= scim_buf_adds(&key, ", 0) DESC, ");
+                rc |= scim_buf_printf(&key, ", %s) DESC, ", d->false_sql);
                 scim_buf_release(&elem);
             }
             rc |= d->json_elem_pos(&key, "e");
@@ -905,7 +907,8 @@ int scim_sqlgen_order(const struct scim_sql_dialect *d, const struct scim_resour
             goto pk;
         if (o.sp == SP_RTYPE)
             goto pk;
-        rc |= scim_buf_adds(&key, o.expr);
+        /* versions sort as numbers, not as their W/"n" text */
+        rc |= scim_buf_adds(&key, o.sp == SP_VERSION ? "r.version" : o.expr);
     }
     bool is_string = o.type == SCIM_T_STRING || o.type == SCIM_T_REFERENCE;
     if (rc == 0 && is_string && !o.case_exact && !o.nocase) {

@@ -36,6 +36,8 @@ struct scim_sql_param {
 /* Dialect hooks. Every hook appends to `b` and returns 0, or -1 when the buffer is full. */
 struct scim_sql_dialect {
     const char *name;
+    /* Boolean literals (SQLite has no boolean type: 1 and 0). */
+    const char *true_sql, *false_sql;
     /* Placeholder of parameter number `n` (1-based, counted over the whole statement). */
     int (*placeholder)(struct scim_buf *b, int n);
     /* The scalar at the JSON path keys[0..n) inside JSON expression `src` (n == 0: src itself),
