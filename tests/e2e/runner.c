@@ -16,13 +16,15 @@
  *
  * ${var} is replaced in paths, header values and every string of bodies and expectations;
  * a string that is exactly "${var}" becomes the saved JSON value itself (number, object...).
- * ${base} is the absolute base URL, ${token} the bearer token.
+ * ${base} is the absolute base URL, ${token} the bearer token, ${token_basic} the base64 of
+ * "e2e:<token>" (for Basic auth).
  *
  * Subset match: an expected object matches when each of its keys (case-sensitive) matches;
  * an expected array matches when each element matches a distinct actual element, in any
  * order; {"$ordered": [...]} requires the same length and element i to match element i.
  * Special strings: "$any" (present), "$absent", "$string", "$number", "$int", "$bool",
- * "$array", "$object", "$re:<extended regex, case-insensitive>", "$contains:<text>" (case-insensitive).
+ * "$array", "$object", "$empty" (absent, null or []), "$falsy" (absent, null or false),
+ * "$not:<text>" (present and not that string), "$re:<extended regex, case-insensitive>", "$contains:<text>" (case-insensitive).
  * Paths ("absent", "count", "save") are dotted; a numeric segment indexes an array and a
  * name applied to an array applies to every element ("absent" only). "absent" compares
  * attribute names case-insensitively.
@@ -47,6 +49,29 @@ static json_t *vars;
 static char why[4096]; /* the reason of the last mismatch */
 
 /* ---- substitution ---- */
+
+static char *base64(const char *in)
+{
+    static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    size_t n = strlen(in);
+    char *out = malloc(4 * (n / 3 + 1) + 1), *o = out;
+    if (!out)
+        return NULL;
+    const unsigned char *p = (const unsigned char *)in;
+    for (size_t i = 0; i < n; i += 3) {
+        unsigned v = (unsigned)p[i] << 16;
+        if (i + 1 < n)
+            v |= (unsigned)p[i + 1] << 8;
+        if (i + 2 < n)
+            v |= p[i + 2];
+        *o++ = tbl[(v >> 18) & 63];
+        *o++ = tbl[(v >> 12) & 63];
+        *o++ = i + 1 < n ? tbl[(v >> 6) & 63] : '=';
+        *o++ = i + 2 < n ? tbl[v & 63] : '=';
+    }
+    *o = '\0';
+    return out;
+}
 
 static char *var_text(const char *name)
 {
@@ -198,6 +223,16 @@ static int match_special(const char *s, const json_t *act, const char *path, int
         return act ? 1 : fail_special(s, path, act, "value must be present");
     if (!strcmp(s, "$absent"))
         return !act ? 1 : fail_at(path, NULL, act, "value must be absent");
+    /* RFC 7643 §2.5: unassigned, null and [] are the same state. */
+    if (!strcmp(s, "$empty"))
+        return (!act || json_is_null(act) || (json_is_array(act) && !json_array_size(act)))
+                   ? 1 : fail_special(s, path, act, "must be absent, null or []");
+    if (!strcmp(s, "$falsy"))
+        return (!act || json_is_null(act) || json_is_false(act))
+                   ? 1 : fail_special(s, path, act, "must be absent, null or false");
+    if (!strncmp(s, "$not:", 5))
+        return (act && !(json_is_string(act) && !strcmp(json_string_value(act), s + 5)))
+                   ? 1 : fail_special(s, path, act, "must be present and differ");
     if (!act)
         return fail_special(s, path, act, "value missing");
     if (!strcmp(s, "$string"))
@@ -749,6 +784,11 @@ int main(int argc, char **argv)
     vars = json_object();
     json_object_set_new(vars, "base", json_string(srv.base_url));
     json_object_set_new(vars, "token", json_string(srv.token));
+    char userpass[600];
+    snprintf(userpass, sizeof userpass, "e2e:%s", srv.token);
+    char *b64 = base64(userpass);
+    json_object_set_new(vars, "token_basic", json_string(b64 ? b64 : ""));
+    free(b64);
     printf("case %s: scimd at %s\n", cname ? cname : argv[1], srv.base_url);
 
     json_t *steps = json_object_get(tc, "steps");
