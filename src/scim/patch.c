@@ -408,16 +408,21 @@ static int set_checked(struct ctx *c, enum opkind kind, json_t *cont, const stru
     return set_canon_new(cont, a->name, v) ? scim_err_nomem(c->err) : 0;
 }
 
-/* Merges the sub-attributes of `v` into the complex object `dst`. */
+/* Merges the sub-attributes of `v` into the complex object `dst`. With `keep_equal`, a
+ * sub-attribute whose value only differs in case (where case does not matter) is left as
+ * stored: the new element was recognised as the same value, not as an edit. */
 static int merge_obj(struct ctx *c, enum opkind kind, const struct scim_attr *attr, json_t *dst,
-                     json_t *v)
+                     json_t *v, bool keep_equal)
 {
     const char *k;
     json_t *x;
     json_object_foreach(v, k, x) {
         const struct scim_attr *s = scim_attr_sub(attr, k);
+        json_t *old;
         if (!s)
             continue; /* normalisation dropped unknown names already; be safe */
+        if (keep_equal && (old = get_ci(dst, s->name, NULL)) != NULL && simple_equal(s, old, x))
+            continue;
         if (set_checked(c, kind, dst, s, json_incref(x)) != 0)
             return -1;
     }
@@ -485,7 +490,7 @@ static int single_op(struct ctx *c, enum opkind kind, const struct target *t, js
         }
         if (!json_is_object(cur))
             return set_checked(c, kind, cont, a, v);
-        rc = merge_obj(c, kind, a, cur, v);
+        rc = merge_obj(c, kind, a, cur, v, false);
         json_decref(v);
         return rc;
     }
@@ -626,8 +631,10 @@ static int multi_op(struct ctx *c, enum opkind kind, const struct target *t,
         } else {
             json_array_foreach(v, i, e) {
                 json_t *same = find_same(a, members, arr, e);
-                if (same && json_is_object(e)) {
-                    if (merge_obj(c, kind, a, same, e) != 0)
+                if (same && members) {
+                    continue; /* already a member; its sub-attributes are immutable */
+                } else if (same && json_is_object(e)) {
+                    if (merge_obj(c, kind, a, same, e, true) != 0)
                         goto out;
                     json_array_append(touched, same);
                 } else if (!same) {
@@ -652,7 +659,7 @@ static int multi_op(struct ctx *c, enum opkind kind, const struct target *t,
                                       "The value for '%s[...]' must be an object.", a->name);
                     goto out;
                 }
-                if (merge_obj(c, kind, a, e, v) != 0)
+                if (merge_obj(c, kind, a, e, v, false) != 0)
                     goto out;
             }
             json_array_append(touched, e);

@@ -215,27 +215,37 @@ static void test_needs_members(void **state)
     json_decref(junk);
 }
 
-/* Loaded members: the net result is expressed as clear + the remaining members. */
+/* Loaded members: the net result is expressed as clear + the remaining members; member
+ * sub-attributes are immutable (RFC 7643 §4.2), and re-adding a member is no change. */
 static void test_loaded_members(void **state)
 {
     struct fx *f = *state;
     json_t *r = load("{\"id\":\"g-1\",\"displayName\":\"Admins\",\"members\":[{\"value\":\"u1\",\"display\":\"A\"},"
                      "{\"value\":\"u2\",\"display\":\"B\"}]}");
-    json_t *body = load("{" PO ",\"Operations\":[{\"op\":\"replace\",\"path\":\"members[value eq \\\"u2\\\"].display\","
+    json_t *edit = load("{" PO ",\"Operations\":[{\"op\":\"replace\",\"path\":\"members[value eq \\\"u2\\\"].display\","
                         "\"value\":\"Bee\"}]}");
+    json_t *add = load("{" PO ",\"Operations\":[{\"op\":\"add\",\"path\":\"members\",\"value\":"
+                       "[{\"value\":\"u1\",\"display\":\"Other\"},{\"value\":\"u3\"}]}]}");
     struct scim_member_change mc;
     struct scim_patch_result res;
     struct scim_err err;
     scim_err_clear(&err);
-    assert_int_equal(scim_patch_apply(&f->opts, r, body, &mc, &res, &err), 0);
+    assert_int_equal(scim_patch_apply(&f->opts, r, edit, &mc, &res, &err), -1);
+    assert_string_equal(err.scim_type, SCIM_TYPE_MUTABILITY);
+    scim_member_change_release(&mc);
+    assert_int_equal(scim_patch_apply(&f->opts, r, add, &mc, &res, &err), 0);
     assert_true(mc.clear);
-    assert_int_equal(json_array_size(mc.add), 2);
-    assert_string_equal(json_string_value(json_object_get(json_array_get(mc.add, 1), "display")), "Bee");
+    assert_null(mc.remove);
+    assert_int_equal(json_array_size(mc.add), 3);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(mc.add, 0), "display")), "A");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(mc.add, 2), "value")), "u3");
     assert_true(json_equal(mc.add, json_object_get(r, "members")));
+    assert_int_equal(json_array_size(res.changed), 1);
     scim_member_change_release(&mc);
     scim_patch_result_release(&res);
     json_decref(r);
-    json_decref(body);
+    json_decref(edit);
+    json_decref(add);
 }
 
 int main(void)
