@@ -14,6 +14,7 @@
 #include "scim/patch.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/util.h"
@@ -31,6 +32,7 @@ struct ctx {
     bool want_mc;        /* the caller passed a member change */
     struct scim_member_change mc;
     uint32_t compat;
+    char *password; /* see scim_patch_result.password */
     struct scim_err *err;
 };
 
@@ -727,6 +729,30 @@ static const struct scim_schema *rt_schema(const struct ctx *c, const char *s)
     return NULL;
 }
 
+static void wipe_free(char *s)
+{
+    if (!s)
+        return;
+    volatile char *v = s;
+    while (*v)
+        *v++ = '\0';
+    free(s);
+}
+
+/* The password is never part of the resource (the store keeps only a hash): a new one is
+ * handed to the caller in the result. */
+static int password_op(struct ctx *c, enum opkind kind, const struct target *t, json_t *value)
+{
+    if (kind == OP_REMOVE || t->sub)
+        return mut_error(c, t->attr->name, "can only be set");
+    if (!json_is_string(value) || json_string_length(value) == 0)
+        return scim_err_set(c->err, 400, SCIM_TYPE_INVALID_VALUE, "\"password\" must be a non-empty string.");
+    wipe_free(c->password);
+    if (!(c->password = scim_strdup(json_string_value(value))))
+        return scim_err_nomem(c->err);
+    return 0;
+}
+
 static int apply_path(struct ctx *c, enum opkind kind, const char *text, json_t *value,
                       bool has_value)
 {
@@ -759,12 +785,18 @@ static int apply_path(struct ctx *c, enum opkind kind, const char *text, json_t 
         goto out;
     }
     t.ext = t.schema && t.schema != c->rt->schema;
+    if (t.attr->mutability == SCIM_MUT_WRITEONLY && scim_streq_ci(t.attr->name, "password")) {
+        rc = password_op(c, kind, &t, value);
+        goto out;
+    }
     if (is_member_attr(c, &t) && !c->members_loaded) {
         rc = members_op(c, kind, p, value, has_value);
         goto out;
     }
     if (t.attr->mutability == SCIM_MUT_READONLY || (t.sub && t.sub->mutability == SCIM_MUT_READONLY)) {
-        rc = mut_error(c, t.sub ? t.sub->name : t.attr->name, "is read-only");
+        char name[256];
+        snprintf(name, sizeof name, "%s%s%s", t.attr->name, t.sub ? "." : "", t.sub ? t.sub->name : "");
+        rc = mut_error(c, name, "is read-only");
         goto out;
     }
     if (kind != OP_REMOVE && !has_value) {
@@ -1040,6 +1072,8 @@ int scim_patch_apply(const struct scim_patch_opts *opts, json_t *resource, json_
     if ((c.mc.clear || json_array_size(c.mc.add) || json_array_size(c.mc.remove)) &&
         add_changed(changed, "members") != 0)
         goto nomem;
+    if (c.password && add_changed(changed, "password") != 0)
+        goto nomem;
     if (c.mc.add && json_array_size(c.mc.add) == 0) {
         json_decref(c.mc.add);
         c.mc.add = NULL;
@@ -1061,6 +1095,8 @@ int scim_patch_apply(const struct scim_patch_opts *opts, json_t *resource, json_
     res->modified = json_array_size(changed) > 0;
     res->changed = changed;
     changed = NULL;
+    res->password = c.password;
+    c.password = NULL;
     rc = 0;
     goto out;
 nomem:
@@ -1071,6 +1107,7 @@ out:
     json_decref(new_doc);
     json_decref(changed);
     scim_member_change_release(&c.mc);
+    wipe_free(c.password);
     return rc;
 }
 
@@ -1091,6 +1128,8 @@ void scim_patch_result_release(struct scim_patch_result *res)
         return;
     json_decref(res->changed);
     res->changed = NULL;
+    wipe_free(res->password);
+    res->password = NULL;
     res->compat = 0;
     res->modified = false;
 }

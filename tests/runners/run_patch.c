@@ -4,7 +4,8 @@
  *    "members": {"clear":bool,"add":[ids],"remove":[ids]},   (optional)
  *    "compat": ["op_case", ...],                            (optional, exact set)
  *    "modified": bool, "changed": [names],                  (optional)
- *    "max_operations": N}                                   (optional)
+ *    "max_operations": N,                                   (optional)
+ *    "password": "plain"}                                   (optional: the result's password)
  * "expect" is compared with json_equal after removing "meta" on both sides. Without "members",
  * a Group case must produce an empty member change. On "error" the resource must be unchanged. */
 #include <stdio.h>
@@ -190,6 +191,9 @@ int main(int argc, char **argv)
             FAIL("changed differs");
             dump("got changed", res.changed);
         }
+        const char *wpw = json_string_value(json_object_get(cs, "password"));
+        if ((wpw == NULL) != (res.password == NULL) || (wpw && strcmp(wpw, res.password) != 0))
+            FAIL("password: got %s", res.password ? res.password : "(none)");
         if (!json_is_array(res.changed))
             FAIL("result.changed must be an array");
     }
