@@ -544,12 +544,61 @@ static void fix_primary(const struct scim_attr *attr, json_t *arr, json_t *touch
     }
 }
 
-static int multi_remove(struct ctx *c, const struct target *t, const struct scim_path *p)
+/* remove with a path naming the whole attribute and a value: only the listed values go
+ * (member_value_remove for members, sent by Entra, authentik, ssosync). */
+static int remove_values(struct ctx *c, const struct target *t, json_t *value)
+{
+    json_t *cont = container(c, t, false);
+    json_t *arr = get_ci(cont, t->attr->name, NULL), *list = NULL, *e;
+    bool members = is_member_attr(c, t);
+    size_t i;
+
+    if (members) {
+        c->compat |= SCIM_COMPAT_MEMBER_VALUE_REMOVE;
+        if (members_normalize(c, value, &list) != 0)
+            return -1;
+    } else if (norm(c, t->attr, value, false, &list) != 0) {
+        return -1;
+    }
+    if (list && !json_is_array(list)) {
+        json_t *w = json_array();
+        if (!w || json_array_append_new(w, list) != 0) {
+            json_decref(w);
+            json_decref(list);
+            return scim_err_nomem(c->err);
+        }
+        list = w;
+    }
+    json_array_foreach(list, i, e) {
+        json_t *same;
+        while (json_is_array(arr) && (same = find_same(t->attr, members, arr, e)) != NULL) {
+            size_t j;
+            json_t *x;
+            json_array_foreach(arr, j, x)
+                if (x == same)
+                    break;
+            json_array_remove(arr, j);
+        }
+    }
+    json_decref(list);
+    if (json_is_array(arr) && json_array_size(arr) == 0) {
+        if (t->attr->required)
+            return mut_error(c, t->attr->name, "is required and cannot be removed");
+        del_ci(cont, t->attr->name);
+    }
+    prune(c, t);
+    return 0;
+}
+
+static int multi_remove(struct ctx *c, const struct target *t, const struct scim_path *p,
+                        json_t *value)
 {
     json_t *cont = container(c, t, false);
     json_t *arr = get_ci(cont, t->attr->name, NULL);
     size_t i;
 
+    if (!p->filter && !t->sub && value && !json_is_null(value))
+        return remove_values(c, t, value);
     if (!p->filter && !t->sub)
         return remove_attr(c, t);
     if (t->sub && t->sub->required)
@@ -584,7 +633,7 @@ static int multi_op(struct ctx *c, enum opkind kind, const struct target *t,
     size_t i;
 
     if (kind == OP_REMOVE)
-        return multi_remove(c, t, p);
+        return multi_remove(c, t, p, value);
     if (p->filter && a->type != SCIM_T_COMPLEX)
         return scim_err_set(c->err, 400, SCIM_TYPE_INVALID_PATH,
                             "A value filter needs a complex attribute, not '%s'.", a->name);
@@ -601,7 +650,7 @@ static int multi_op(struct ctx *c, enum opkind kind, const struct target *t,
     if (!v) {
         if (kind == OP_ADD)
             return 0;
-        return multi_remove(c, t, p);
+        return multi_remove(c, t, p, NULL);
     }
     if (!(touched = json_array()) || !(cont = container(c, t, true)))
         goto nomem;
@@ -770,6 +819,8 @@ static int apply_path(struct ctx *c, enum opkind kind, const char *text, json_t 
             del_ci(c->res, whole->id);
             return 0;
         }
+        if (!has_value)
+            return scim_err_set(c->err, 400, SCIM_TYPE_INVALID_SYNTAX, "The operation needs a \"value\".");
         json_t *wrap = json_pack("{s:O}", whole->id, value);
         if (!wrap)
             return scim_err_nomem(c->err);
