@@ -27,10 +27,12 @@ struct scim_spc_info {
 
 /* The ServiceProviderConfig resource. New reference. */
 json_t *scim_discovery_spc(const struct scim_spc_info *info);
-/* One ResourceType resource, and the list of all (User first). New references. */
+/* One ResourceType resource, and the list of all (User first) as a complete ListResponse
+ * (schemas, totalResults, itemsPerPage, startIndex 1, Resources). New references. */
 json_t *scim_discovery_resource_type(const struct scim_resource_type *rt, const char *base_url);
 json_t *scim_discovery_resource_types(const struct scim_registry *reg, const char *base_url);
-/* One Schema resource (attributes with all their characteristics), and all of them. */
+/* One Schema resource (attributes with all their characteristics), and all of them in
+ * registry order as a complete ListResponse. */
 json_t *scim_discovery_schema(const struct scim_schema *schema, const char *base_url);
 json_t *scim_discovery_schemas(const struct scim_registry *reg, const char *base_url);
 

@@ -23,7 +23,8 @@ enum scim_norm_mode { SCIM_NORM_CREATE, SCIM_NORM_REPLACE };
 /* A normalised client-supplied resource (POST or PUT body). */
 struct scim_input {
     json_t *doc;     /* canonical attributes, without id/meta/schemas/members/groups/password */
-    json_t *members; /* groups only: array of {"value","display"?,"type"?} or NULL when absent */
+    json_t *members; /* groups only: array of {"value","display"?,"type"?} or NULL when absent
+                      (an explicit "members": [] gives an empty array) */
     char *password;  /* plain text if the body had one (caller hashes, wipes and frees), or NULL */
 };
 

@@ -125,14 +125,18 @@ int scim_resolve_attr(const struct scim_resource_type *rt, const char *urn, cons
  * after the URN, "...:2.0:User.manager") into the schema URN it starts with (one the registry
  * knows, matched case-insensitively) and the remainder ("manager.value"). Returns the length of
  * the URN prefix and sets *rest to the character after the separator; returns 0 if `s` does not
- * start with a known schema URN. */
+ * start with a known schema URN. A bare URN (nothing after it) also matches: *rest is then "". */
 size_t scim_registry_split_urn(const struct scim_registry *reg, const char *s, const char **rest);
 
 /* Adds an operator-declared extension schema, attached to the resource type `kind`.
  * The registry takes ownership of `schema` (allocated with malloc, strings included; freed with
- * the registry). Returns -1 with `err` filled if the URN exists already. */
+ * the registry). Returns -1 with `err` filled if the URN exists already (409 uniqueness) or the
+ * resource type has 8 extensions already; on failure the caller keeps ownership. */
 int scim_registry_add_schema(struct scim_registry *reg, enum scim_rtype kind,
                              struct scim_schema *schema, bool required, struct scim_err *err);
+/* Frees a malloc-built schema as described for scim_registry_add_schema (every string, the
+ * attribute arrays, canonicalValues/referenceTypes arrays, sub-attributes). NULL is ignored. */
+void scim_schema_free(struct scim_schema *schema);
 
 /* Names for the enums as written in /Schemas ("string", "readWrite", "default", "none"). */
 const char *scim_atype_name(enum scim_atype t);
