@@ -661,7 +661,7 @@ static int sqlite_create(struct scim_store *st, int64_t tenant, enum scim_rtype 
     }
     if (begin_write(c, err) < 0)
         goto out;
-    int64_t now = scim_now_us();
+    int64_t now = scim_now_ms_us();
     sqlite3_stmt *q = stmt(c, S_RES_INSERT, err);
     if (!q)
         goto out;
@@ -745,7 +745,7 @@ static int sqlite_update(struct scim_store *st, int64_t tenant, enum scim_rtype 
     bool members_changed = kind == SCIM_RT_GROUP &&
                            (chg.members_clear || nonempty(chg.members_add) || nonempty(chg.members_remove));
     if (chg.modified || members_changed) {
-        int64_t now = scim_now_us();
+        int64_t now = scim_now_ms_us();
         struct cols k;
         sqlite3_stmt *q;
         if (chg.doc) {
@@ -856,7 +856,7 @@ static int sqlite_delete(struct scim_store *st, int64_t tenant, enum scim_rtype 
     sqlite3_stmt *q = stmt(c, S_BUMP_GROUPS_OF, err);
     if (!q)
         goto out;
-    sqlite3_bind_int64(q, 1, scim_now_us());
+    sqlite3_bind_int64(q, 1, scim_now_ms_us());
     sqlite3_bind_int64(q, 2, r.pk);
     int step = sqlite3_step(q);
     done(q);
