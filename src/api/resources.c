@@ -525,6 +525,7 @@ struct patch_ctx {
     json_t *body;
     struct scim_member_change mc;
     struct scim_patch_result res;
+    char pwhash[SCIM_PASSWORD_HASH_MAX];
 };
 
 static int patch_cb(void *vctx, json_t *current, struct scim_store_change *chg,
@@ -558,6 +559,12 @@ static int patch_cb(void *vctx, json_t *current, struct scim_store_change *chg,
     chg->members_clear = c->mc.clear;
     chg->members_add = c->mc.add;
     chg->members_remove = c->mc.remove;
+    if (c->res.password) {
+        /* Password sync (Okta): hashed here, never kept in the doc. */
+        if (scim_password_hash(c->res.password, c->pwhash))
+            return scim_err_internal(err, "password hashing failed");
+        chg->password_hash = c->pwhash;
+    }
     return 0;
 }
 
@@ -606,6 +613,7 @@ fail:
     r->compat |= ctx.res.compat;
     api_error(r, &err);
 out:
+    scim_wipe(ctx.pwhash, sizeof ctx.pwhash);
     scim_member_change_release(&ctx.mc);
     scim_patch_result_release(&ctx.res);
     output_release(&o);

@@ -17,6 +17,12 @@ int64_t scim_now_us(void)
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
+int64_t scim_now_ms_us(void)
+{
+    int64_t us = scim_now_us();
+    return us - us % 1000;
+}
+
 int64_t scim_mono_us(void)
 {
     struct timespec ts;

@@ -9,6 +9,10 @@
 
 /* Wall-clock time in microseconds since the Unix epoch (UTC). */
 int64_t scim_now_us(void);
+/* Wall-clock time truncated to milliseconds, the precision in which resource timestamps are
+ * returned (meta.created, meta.lastModified): stored values then equal what clients see, so a
+ * filter such as `meta.created le "<a returned value>"` includes that resource. */
+int64_t scim_now_ms_us(void);
 /* Monotonic clock in microseconds, for latencies. */
 int64_t scim_mono_us(void);
 
