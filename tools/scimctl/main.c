@@ -4,6 +4,7 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "scim/extconfig.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -56,6 +57,10 @@ static void help(void)
           "    --db URI\n"
           "        The database: a file path or sqlite:PATH. Environment: SCIMD_DB.\n"
           "        Default: " SCIMCTL_DEFAULT_DB ".\n"
+          "    --schema-extensions FILE\n"
+          "        The custom extension schemas scimd is started with (docs/extensions.md),\n"
+          "        so that both agree on the attributes. Environment: SCIMD_SCHEMA_EXTENSIONS.\n"
+          "        Default: none.\n"
           "    -h, --help\n"
           "        Print this help and exit.\n"
           "    --version\n"
@@ -64,6 +69,9 @@ static void help(void)
           "ENVIRONMENT\n"
           "    SCIMD_DB\n"
           "        The database, as for scimd; --db takes precedence.\n"
+          "    SCIMD_SCHEMA_EXTENSIONS\n"
+          "        The extension schema file, as for scimd; --schema-extensions takes\n"
+          "        precedence.\n"
           "\n"
           "EXIT STATUS\n"
           "    0   success\n"
@@ -124,6 +132,13 @@ int scimctl_open(struct scimctl *c)
         scimctl_errorf("out of memory");
         return -1;
     }
+    if (c->schema_extensions &&
+        scim_extconfig_load_file(c->reg, c->schema_extensions, &err) != 0) {
+        /* The detail names the file and the JSON path of the problem. */
+        scimctl_errorf("invalid --schema-extensions: %s", err.detail);
+        scimctl_close(c);
+        return -1;
+    }
     ensure_db_dir(c->db);
     opts = (struct scim_store_opts){.reg = c->reg, .pool_size = 1};
     if (scim_store_open(c->db, &opts, &c->st, &err) != 0) {
@@ -150,10 +165,12 @@ int main(int argc, char **argv)
 {
     struct scimctl c = {0};
     const char *env = getenv("SCIMD_DB");
+    const char *ext_env = getenv("SCIMD_SCHEMA_EXTENSIONS");
     char **args;
     int n = 0, rc;
 
     c.db = env && *env ? env : SCIMCTL_DEFAULT_DB;
+    c.schema_extensions = ext_env && *ext_env ? ext_env : NULL;
     /* Only errors reach the terminal: the store's informational lines would mix with the
      * output scripts read. */
     scim_log_set_level(SCIM_LOG_WARN);
@@ -174,12 +191,24 @@ int main(int argc, char **argv)
             c.db = argv[++i];
         } else if (strncmp(argv[i], "--db=", 5) == 0) {
             c.db = argv[i] + 5;
+        } else if (strcmp(argv[i], "--schema-extensions") == 0) {
+            if (i + 1 >= argc) {
+                scimctl_errorf("--schema-extensions needs a value");
+                free(args);
+                return SCIMCTL_USAGE;
+            }
+            c.schema_extensions = argv[++i];
+        } else if (strncmp(argv[i], "--schema-extensions=", 20) == 0) {
+            c.schema_extensions = argv[i] + 20;
         } else {
             args[n++] = argv[i];
         }
     }
     if (!*c.db) {
         scimctl_errorf("--db is empty");
+        rc = SCIMCTL_USAGE;
+    } else if (c.schema_extensions && !*c.schema_extensions) {
+        scimctl_errorf("--schema-extensions is empty");
         rc = SCIMCTL_USAGE;
     } else if (n == 0) {
         usage(stderr);

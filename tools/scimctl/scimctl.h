@@ -16,6 +16,7 @@
 
 struct scimctl {
     const char *db;              /* store URI: --db, else SCIMD_DB, else the default */
+    const char *schema_extensions; /* --schema-extensions, else SCIMD_SCHEMA_EXTENSIONS, or NULL */
     struct scim_registry *reg;   /* set by scimctl_open */
     struct scim_store *st;       /* set by scimctl_open */
     int64_t tenant;              /* the default tenant, set by scimctl_open */
