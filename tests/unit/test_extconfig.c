@@ -273,6 +273,49 @@ static void test_normalize_wrong_type(void **state)
               "attribute \"roles\" has more than one primary value");
 }
 
+/* A required extension with a required attribute; readOnly input ignored; immutable kept. */
+static void test_characteristics_enforced(void **state)
+{
+    (void)state;
+    struct scim_registry *reg = scim_registry_new();
+    struct scim_input in = {0};
+    struct scim_err err;
+    uint32_t compat = 0;
+    json_t *doc = json_loads(
+        "{\"schemas\":[{\"id\":\"urn:example:x:User\",\"resourceType\":\"User\","
+        "\"required\":true,\"attributes\":[{\"name\":\"tier\",\"required\":true},"
+        "{\"name\":\"score\",\"type\":\"integer\",\"mutability\":\"readOnly\"},"
+        "{\"name\":\"badge\",\"mutability\":\"immutable\"}]}]}", 0, NULL);
+    assert_int_equal(scim_extconfig_load_json(reg, doc, "x", &err), 0);
+    json_decref(doc);
+    const struct scim_resource_type *rt = scim_registry_rt(reg, SCIM_RT_USER);
+    assert_true(rt->extensions[1].required);
+
+    json_t *body = json_loads("{\"userName\":\"u\"}", 0, NULL);
+    scim_err_clear(&err);
+    assert_int_equal(scim_resource_normalize(reg, rt, body, SCIM_NORM_CREATE, &in, &compat, &err), -1);
+    assert_int_equal(err.status, 400);
+    assert_string_equal(err.detail, "missing required attribute tier");
+    json_decref(body);
+
+    body = json_loads("{\"userName\":\"u\",\"urn:example:x:User\":{\"tier\":\"t\",\"score\":9,"
+                      "\"badge\":\"b1\"}}", 0, NULL);
+    assert_int_equal(scim_resource_normalize(reg, rt, body, SCIM_NORM_CREATE, &in, &compat, &err), 0);
+    json_t *want = json_loads("{\"userName\":\"u\",\"urn:example:x:User\":{\"tier\":\"t\","
+                              "\"badge\":\"b1\"}}", 0, NULL);
+    assert_true(json_equal(in.doc, want));
+    json_t *changed = json_deep_copy(in.doc);
+    json_object_set_new(json_object_get(changed, "urn:example:x:User"), "badge", json_string("b2"));
+    assert_int_equal(scim_resource_check_immutable(rt, in.doc, changed, &err), -1);
+    assert_int_equal(err.status, 400);
+    assert_string_equal(err.scim_type, SCIM_TYPE_MUTABILITY);
+    json_decref(changed);
+    json_decref(want);
+    json_decref(body);
+    scim_input_release(&in);
+    scim_registry_free(&reg);
+}
+
 /* ---- filters and paths ----------------------------------------------------------------- */
 
 static bool matches(const struct scim_registry *reg, const char *filter, const char *doc)
@@ -553,6 +596,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_normalize_keeps_values, setup, teardown),
         cmocka_unit_test_setup_teardown(test_normalize_canonical_not_enforced, setup, teardown),
         cmocka_unit_test_setup_teardown(test_normalize_wrong_type, setup, teardown),
+        cmocka_unit_test(test_characteristics_enforced),
         cmocka_unit_test_setup_teardown(test_filter, setup, teardown),
         cmocka_unit_test_setup_teardown(test_patch_path, setup, teardown),
         cmocka_unit_test(test_errors_document),
