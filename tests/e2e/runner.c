@@ -767,21 +767,27 @@ int main(int argc, char **argv)
     struct e2e_opts opts = {args, 0, env, 0};
     size_t i;
     json_t *v;
-    json_array_foreach(json_object_get(server, "args"), i, v) {
+    /* ${source} (the source tree) may appear in server arguments and environment, e.g. the
+     * path of a configuration file the case needs. */
+    const char *source = getenv("SCIMD_SOURCE_DIR");
+    vars = json_object();
+    json_object_set_new(vars, "source", json_string(source ? source : "."));
+    json_t *server_subst = server ? subst_json(server) : json_object();
+    json_array_foreach(json_object_get(server_subst, "args"), i, v) {
         if (opts.n_args < E2E_MAX_ARGS)
             args[opts.n_args++] = json_string_value(v);
     }
-    json_array_foreach(json_object_get(server, "env"), i, v) {
+    json_array_foreach(json_object_get(server_subst, "env"), i, v) {
         if (opts.n_env < E2E_MAX_ARGS)
             env[opts.n_env++] = json_string_value(v);
     }
     if (e2e_server_start(&srv, &opts) != 0) {
         fprintf(stderr, "FAIL %s: scimd did not start\n", cname ? cname : argv[1]);
         e2e_server_cleanup(&srv, 0);
+        json_decref(server_subst);
         json_decref(tc);
         return 1;
     }
-    vars = json_object();
     json_object_set_new(vars, "base", json_string(srv.base_url));
     json_object_set_new(vars, "token", json_string(srv.token));
     char userpass[600];
@@ -808,6 +814,7 @@ int main(int argc, char **argv)
     if (ok)
         printf("PASS %s (%zu steps)\n", cname ? cname : argv[1], json_array_size(steps));
     json_decref(vars);
+    json_decref(server_subst);
     json_decref(tc);
     return ok ? 0 : 1;
 }
