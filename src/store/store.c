@@ -163,3 +163,24 @@ int64_t scim_store_etag_version(const char *etag)
         return -1;
     return v;
 }
+
+int scim_store_import(struct scim_store *st, int64_t tenant_id, struct scim_store_import_item *items,
+                      size_t n, struct scim_err *err)
+{
+    for (size_t i = 0; i < n; i++) {
+        items[i].new_id[0] = '\0';
+        items[i].skipped_members = 0;
+        items[i].failed = false;
+        scim_err_clear(&items[i].err);
+        if (!json_is_object(items[i].doc))
+            return scim_err_internal(err, "store: import item %zu without a doc object", i);
+        if (items[i].members && !json_is_array(items[i].members))
+            return scim_err_internal(err, "store: import item %zu: members is not an array", i);
+        if (items[i].id && (!*items[i].id || strlen(items[i].id) >= sizeof(items[i].new_id)))
+            return scim_err_internal(err, "store: import item %zu: bad id", i);
+    }
+    if (!st->ops->import)
+        return scim_err_set(err, 501, NULL, "bulk import is not supported by the %s backend",
+                            st->ops->name);
+    return st->ops->import(st, tenant_id, items, n, err);
+}

@@ -43,6 +43,10 @@ struct scim_store_ops {
     int (*list)(struct scim_store *st, int64_t tenant_id, enum scim_rtype kind,
                 const struct scim_store_query *q, struct scim_store_page *out,
                 struct scim_err *err);
+    /* Optional (NULL = 501 from scim_store_import). The PostgreSQL backend does not have it yet:
+     * there it would be one transaction with multi-row INSERTs or COPY, same contract. */
+    int (*import)(struct scim_store *st, int64_t tenant_id, struct scim_store_import_item *items,
+                  size_t n, struct scim_err *err);
 };
 
 /* The part common to every backend; embedded first in each backend's struct. */

@@ -19,6 +19,7 @@ static void usage(FILE *f)
           "       scimctl [--db URI] token list [--json]\n"
           "       scimctl [--db URI] token revoke NAME\n"
           "       scimctl [--db URI] db migrate\n"
+          "       scimctl [--db URI] import [--batch N] FILE.jsonl|-\n"
           "       scimctl --help | --version\n",
           f);
 }
@@ -33,6 +34,7 @@ static void help(void)
           "    scimctl [--db URI] token list [--json]\n"
           "    scimctl [--db URI] token revoke NAME\n"
           "    scimctl [--db URI] db migrate\n"
+          "    scimctl [--db URI] import [--batch N] FILE.jsonl|-\n"
           "    scimctl --help | --version\n"
           "\n"
           "DESCRIPTION\n"
@@ -50,6 +52,9 @@ static void help(void)
           "        Revoke the live token NAME.\n"
           "    db migrate\n"
           "        Create the database or bring its schema up to date.\n"
+          "    import [--batch N] FILE.jsonl|-\n"
+          "        Load Users and Groups from JSON Lines, one resource per line, in large\n"
+          "        transactions (migrations, benchmarks).\n"
           "\n"
           "    \"scimctl COMMAND --help\" describes each command in detail.\n"
           "\n"
@@ -223,6 +228,8 @@ int main(int argc, char **argv)
         rc = scimctl_token(&c, n, args);
     } else if (strcmp(args[0], "db") == 0) {
         rc = scimctl_db(&c, n, args);
+    } else if (strcmp(args[0], "import") == 0) {
+        rc = scimctl_import(&c, n, args);
     } else {
         scimctl_errorf("unknown command: %s", args[0]);
         usage(stderr);

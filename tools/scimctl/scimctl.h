@@ -36,6 +36,9 @@ int scimctl_token(struct scimctl *c, int argc, char **argv);
 /* `scimctl db ...`: argv[0] is "db". */
 int scimctl_db(struct scimctl *c, int argc, char **argv);
 
+/* `scimctl import ...`: argv[0] is "import". */
+int scimctl_import(struct scimctl *c, int argc, char **argv);
+
 /* True when `a` is -h or --help. */
 int scimctl_is_help(const char *a);
 
