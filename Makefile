@@ -1,6 +1,7 @@
 # Thin wrapper around CMake. The two commands a newcomer needs:
 #   make run    install what is missing, build, start scimd on ./var/scimd.db
 #   make test   install what is missing, build, run every test (plain build, then ASan+UBSan)
+#   make bench  release build, load N users, measure with wrk (bench/README.md, BENCHMARKS.md)
 BUILD      ?= build
 BUILD_ASAN ?= build-asan
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
@@ -8,7 +9,7 @@ LISTEN     ?= 127.0.0.1:8080
 DB         ?= var/scimd.db
 CTEST_ARGS ?=
 
-.PHONY: all deps test-deps build build-asan run test test-plain test-asan clean format
+.PHONY: all deps test-deps build build-asan run test test-plain test-asan bench clean format
 
 all: build
 
@@ -44,6 +45,11 @@ test-asan: build-asan
 
 # The plain build first, then the whole suite again under ASan+UBSan; ctest's summary ends the run.
 test: test-plain test-asan
+
+# Benchmarks (bench/README.md): release build in build-release, N users on SQLite, wrk load.
+# Override N, DURATION, SCENARIOS, BACKEND, DB, ... in the environment.
+bench: deps
+	bench/run.sh
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

@@ -43,6 +43,7 @@ struct options {
     const char *max_body;
     const char *max_results;
     const char *schema_extensions;
+    const char *sqlite_sync;
 };
 
 /* One row per option: flag, environment variable, where it lands, default (for --help). */
@@ -84,6 +85,11 @@ static const struct optdef optdefs[] = {
      "JSON file declaring custom extension schemas for User and Group (see\n"
      "docs/extensions.md). They are validated on input, stored, returned, usable in\n"
      "filters, PATCH paths and sortBy, and published in /Schemas and /ResourceTypes."},
+    {"--sqlite-sync", "SCIMD_SQLITE_SYNC", OPT(sqlite_sync), "full|normal", "full",
+     "SQLite durability. full: every commit is fsynced; an acknowledged write survives\n"
+     "a crash of scimd and a power loss. normal: no fsync per commit (much faster\n"
+     "writes on slow disks); acknowledged writes survive a crash of scimd (kill -9),\n"
+     "but a power loss or OS crash may lose the last ones (the database stays valid)."},
 };
 
 #define N_OPTDEFS (sizeof optdefs / sizeof optdefs[0])
@@ -98,6 +104,7 @@ static void usage(FILE *f)
     fputs("usage: scimd [--listen HOST:PORT] [--db URI] [--public-url URL] [--prefix PATH]\n"
           "             [--log-level LEVEL] [--tls-cert FILE --tls-key FILE] [--threads N]\n"
           "             [--max-body BYTES] [--max-results N] [--schema-extensions FILE]\n"
+          "             [--sqlite-sync full|normal]\n"
           "       scimd --help | --version\n",
           f);
 }
@@ -111,6 +118,7 @@ static void help(void)
           "    scimd [--listen HOST:PORT] [--db URI] [--public-url URL] [--prefix PATH]\n"
           "          [--log-level LEVEL] [--tls-cert FILE --tls-key FILE] [--threads N]\n"
           "          [--max-body BYTES] [--max-results N] [--schema-extensions FILE]\n"
+          "          [--sqlite-sync full|normal]\n"
           "    scimd --help | --version\n"
           "\n"
           "DESCRIPTION\n"
@@ -372,6 +380,8 @@ int main(int argc, char **argv)
         return usage_error("--tls-cert and --tls-key go together");
     if (o.schema_extensions && !*o.schema_extensions)
         return usage_error("--schema-extensions needs a file name");
+    if (o.sqlite_sync && strcmp(o.sqlite_sync, "full") != 0 && strcmp(o.sqlite_sync, "normal") != 0)
+        return usage_error("invalid --sqlite-sync \"%s\" (full or normal)", o.sqlite_sync);
     if (o.prefix[0] != '/')
         return usage_error("invalid --prefix \"%s\" (must start with /)", o.prefix);
     if (o.public_url && strncmp(o.public_url, "http://", 7) != 0 &&
@@ -399,7 +409,9 @@ int main(int argc, char **argv)
         goto out;
     }
     ensure_db_dir(o.db);
-    sopts = (struct scim_store_opts){.reg = reg, .pool_size = (int)threads};
+    sopts = (struct scim_store_opts){.reg = reg, .pool_size = (int)threads,
+                                     .sqlite_sync_normal = o.sqlite_sync &&
+                                                           strcmp(o.sqlite_sync, "normal") == 0};
     if (scim_store_open(o.db, &sopts, &st, &err) != 0) {
         scim_error("msg=\"cannot open the database\" db=%s detail=\"%s\" cause=\"%s\"", o.db,
                    err.detail, err.log);

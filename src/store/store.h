@@ -26,6 +26,11 @@ struct scim_store_opts {
     const struct scim_registry *reg; /* used to compile filters and sort keys */
     int pool_size;                   /* connections; 0 = default (8) */
     int busy_timeout_ms;             /* SQLite: wait for locks this long; 0 = default (10000) */
+    bool sqlite_sync_normal;         /* SQLite: synchronous=NORMAL instead of FULL (the default).
+                                      * Both keep every acknowledged write across a crash of the
+                                      * process (kill -9); after a power loss or OS crash NORMAL
+                                      * may lose the last commits (never corrupts), FULL does not.
+                                      * NORMAL skips the WAL fsync at each commit. */
 };
 
 /* Opens (creating and migrating as needed) the store named by `uri`: a file path,

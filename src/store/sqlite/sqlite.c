@@ -257,7 +257,8 @@ static void fn_datetime_us(sqlite3_context *ctx, int argc, sqlite3_value **argv)
         sqlite3_result_null(ctx);
 }
 
-static int conn_open(struct conn *c, const char *path, bool memory, int busy_ms, struct scim_err *err)
+static int conn_open(struct conn *c, const char *path, bool memory, int busy_ms, bool sync_normal,
+                     struct scim_err *err)
 {
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
     if (sqlite3_open_v2(path, &c->db, flags, NULL) != SQLITE_OK) {
@@ -271,9 +272,11 @@ static int conn_open(struct conn *c, const char *path, bool memory, int busy_ms,
     /* WAL: readers never block the writer. synchronous=FULL: in WAL mode NORMAL would survive
      * a crash of the process (kill -9) but could lose the last commits on power loss; FULL syncs
      * the WAL at every commit, so an acknowledged write survives both. */
-    const char *pragmas = memory ? "PRAGMA foreign_keys=ON;"
-                                 : "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; "
-                                   "PRAGMA foreign_keys=ON;";
+    const char *pragmas = memory        ? "PRAGMA foreign_keys=ON;"
+                          : sync_normal ? "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
+                                          "PRAGMA foreign_keys=ON;"
+                                        : "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; "
+                                          "PRAGMA foreign_keys=ON;";
     char *msg = NULL;
     if (sqlite3_exec(c->db, pragmas, NULL, NULL, &msg) != SQLITE_OK) {
         scim_err_set(err, 500, NULL, "cannot open database \"%s\": %s", path, msg ? msg : "pragma failed");
@@ -1469,7 +1472,7 @@ int scim_sqlite_open(const char *path, const struct scim_store_opts *opts, struc
     }
     for (int i = 0; i < pool; i++) {
         s->n_conns = i + 1;
-        if (conn_open(&s->conns[i], path, memory, busy, err) < 0 ||
+        if (conn_open(&s->conns[i], path, memory, busy, opts && opts->sqlite_sync_normal, err) < 0 ||
             (i == 0 && migrate(&s->conns[0], err) < 0)) {
             sqlite_free(&s->base);
             return -1;
