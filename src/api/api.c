@@ -31,6 +31,9 @@ void scim_api_config_defaults(struct scim_api_config *cfg)
     cfg->default_count = 1000;
     cfg->max_operations = 1000;
     cfg->max_members_per_request = 10000;
+    cfg->bulk_max_operations = 1000;
+    cfg->bulk_max_payload = 1u << 20;
+    cfg->cursor_timeout = 3600;
 }
 
 int scim_api_new(const struct scim_api_config *cfg, struct scim_store *st,
@@ -60,6 +63,12 @@ int scim_api_new(const struct scim_api_config *cfg, struct scim_store *st,
         api->cfg.default_count = api->cfg.max_results;
     api->cfg.prefix = api->prefix;
     api->cfg.public_url = api->public_url;
+    if (api->cfg.bulk_max_payload > api->cfg.max_body)
+        api->cfg.bulk_max_payload = api->cfg.max_body;
+    if (api_cursor_init(api, err)) {
+        scim_api_free(&api);
+        return -1;
+    }
     api->st = st;
     api->reg = reg;
     *out = api;
@@ -492,14 +501,14 @@ static void discovery(struct api_req *r, int which, const char *arg)
             .base_url = r->base_url,
             .documentation_uri = "https://github.com/scimd/scimd/blob/main/README.md",
             .filter_max_results = api->cfg.max_results,
-            .bulk_supported = false,
-            .bulk_max_operations = 0,
-            .bulk_max_payload = 0,
+            .bulk_supported = api->cfg.bulk_max_operations > 0,
+            .bulk_max_operations = (int64_t)api->cfg.bulk_max_operations,
+            .bulk_max_payload = (int64_t)api->cfg.bulk_max_payload,
             .etag_supported = true,
             .sort_supported = true,
             .change_password_supported = false,
-            .cursor_supported = false,
-            .cursor_timeout = 0,
+            .cursor_supported = true,
+            .cursor_timeout = api->cfg.cursor_timeout,
             .default_page_size = api->cfg.default_count,
         };
         out = scim_discovery_spc(&info);
@@ -591,8 +600,7 @@ static void route(struct api_req *r, const char *rest)
         goto out;
     }
     if (n >= 1 && endpoint_is(r, seg[0], "Bulk")) {
-        scim_err_set(&err, 501, NULL, "Bulk operations are not supported by this server.");
-        api_error(r, &err);
+        api_bulk(r, n == 1);
         goto out;
     }
     if (n >= 1 && n <= 2 && (endpoint_is(r, seg[0], "Users") || endpoint_is(r, seg[0], "Groups"))) {
