@@ -506,7 +506,7 @@ static void discovery(struct api_req *r, int which, const char *arg)
             .bulk_max_payload = (int64_t)api->cfg.bulk_max_payload,
             .etag_supported = true,
             .sort_supported = true,
-            .change_password_supported = false,
+            .change_password_supported = true, /* PATCH/PUT of password is accepted (hashed) */
             .cursor_supported = true,
             .cursor_timeout = api->cfg.cursor_timeout,
             .default_page_size = api->cfg.default_count,
