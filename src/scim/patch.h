@@ -37,6 +37,9 @@ struct scim_patch_result {
     uint32_t compat;  /* compatibility behaviours used */
     bool modified;    /* anything changed (attributes or members) */
     json_t *changed;  /* array of top-level attribute names changed (for events), owned */
+    char *password;   /* plain text from an add/replace of "password" (Okta password sync), or
+                         NULL; never written into the resource. The caller hashes it;
+                         scim_patch_result_release wipes and frees it. */
 };
 
 /* true if some operation in `body` needs the group's current members loaded (a members filter

@@ -1,1 +1,1315 @@
-/* placeholder: implemented by its module owner */
+/* The SQLite backend: a pool of connections, versioned migrations, prepared statements, and
+ * the resource/token operations of store.h. The only code in scimd that includes sqlite3.h.
+ *
+ * Threading: connections are opened with SQLITE_OPEN_NOMUTEX and each is used by one thread at
+ * a time, handed out by the pool (mutex + condition variable). Writers take the database write
+ * lock up front with BEGIN IMMEDIATE, so two read-then-write transactions never deadlock on a
+ * lock upgrade; busy_timeout makes them queue instead of failing. */
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/util.h"
+#include "store/sql/sqlgen.h"
+#include "store/store_impl.h"
+
+enum stmt_id {
+    S_BEGIN,
+    S_BEGIN_IMMEDIATE,
+    S_COMMIT,
+    S_ROLLBACK,
+    S_TENANT_INSERT,
+    S_TENANT_GET,
+    S_TOKEN_INSERT,
+    S_TOKEN_FIND,
+    S_TOKEN_TOUCH,
+    S_TOKEN_LIST,
+    S_TOKEN_REVOKE,
+    S_TOKEN_COUNT,
+    S_RES_INSERT,
+    S_RES_GET,
+    S_RES_UPDATE_DOC,
+    S_RES_BUMP,
+    S_RES_DELETE,
+    S_RES_PK,
+    S_EMAILS_DELETE,
+    S_EMAILS_INSERT,
+    S_MEMBER_INSERT,
+    S_MEMBER_DELETE,
+    S_MEMBERS_CLEAR,
+    S_MEMBERS_OF,
+    S_GROUPS_OF,
+    S_BUMP_GROUPS_OF,
+    S_COUNT
+};
+
+static const char *const stmt_sql[S_COUNT] = {
+    [S_BEGIN] = "BEGIN",
+    [S_BEGIN_IMMEDIATE] = "BEGIN IMMEDIATE",
+    [S_COMMIT] = "COMMIT",
+    [S_ROLLBACK] = "ROLLBACK",
+    [S_TENANT_INSERT] = "INSERT INTO tenants(name, created) VALUES ('default', ?) "
+                        "ON CONFLICT(name) DO NOTHING",
+    [S_TENANT_GET] = "SELECT id FROM tenants WHERE name = 'default'",
+    [S_TOKEN_INSERT] = "INSERT INTO tokens(tenant_id, name, hash, scopes, created, expires) "
+                       "VALUES (?, ?, ?, ?, ?, ?)",
+    [S_TOKEN_FIND] = "SELECT id, tenant_id, name, scopes, created, last_used, expires FROM tokens "
+                     "WHERE hash = ? AND revoked IS NULL AND (expires IS NULL OR expires > ?)",
+    [S_TOKEN_TOUCH] = "UPDATE tokens SET last_used = ? WHERE id = ?",
+    [S_TOKEN_LIST] = "SELECT name, scopes, created, last_used, expires FROM tokens "
+                     "WHERE tenant_id = ? AND revoked IS NULL ORDER BY id",
+    [S_TOKEN_REVOKE] = "UPDATE tokens SET revoked = ? WHERE tenant_id = ? AND name = ? "
+                       "AND revoked IS NULL",
+    [S_TOKEN_COUNT] = "SELECT count(*) FROM tokens WHERE tenant_id = ? AND revoked IS NULL "
+                      "AND (expires IS NULL OR expires > ?)",
+    [S_RES_INSERT] = "INSERT INTO resources(tenant_id, kind, id, user_name, external_id, "
+                     "display_name, active, created, last_modified, version, password_hash, doc) "
+                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?)",
+    [S_RES_GET] = "SELECT pk, id, created, last_modified, version, doc FROM resources "
+                  "WHERE tenant_id = ? AND kind = ? AND id = ?",
+    [S_RES_UPDATE_DOC] = "UPDATE resources SET user_name = ?, external_id = ?, display_name = ?, "
+                         "active = ?, doc = ?, password_hash = coalesce(?, password_hash), "
+                         "version = version + 1, last_modified = ? WHERE pk = ? AND version = ?",
+    [S_RES_BUMP] = "UPDATE resources SET password_hash = coalesce(?, password_hash), "
+                   "version = version + 1, last_modified = ? WHERE pk = ? AND version = ?",
+    [S_RES_DELETE] = "DELETE FROM resources WHERE pk = ?",
+    /* kind IN (0, 1) lets the (tenant_id, kind, id) index serve a lookup of either kind */
+    [S_RES_PK] = "SELECT pk FROM resources WHERE tenant_id = ? AND kind IN (0, 1) AND id = ?",
+    [S_EMAILS_DELETE] = "DELETE FROM emails WHERE resource_pk = ?",
+    [S_EMAILS_INSERT] = "INSERT INTO emails(resource_pk, tenant_id, value, type, primary_) "
+                        "VALUES (?, ?, ?, ?, ?)",
+    [S_MEMBER_INSERT] = "INSERT INTO members(group_pk, member_pk, display) VALUES (?, ?, ?) "
+                        "ON CONFLICT(group_pk, member_pk) DO NOTHING",
+    [S_MEMBER_DELETE] = "DELETE FROM members WHERE group_pk = ? AND member_pk = "
+                        "(SELECT pk FROM resources WHERE tenant_id = ? AND kind IN (0, 1) AND id = ?)",
+    [S_MEMBERS_CLEAR] = "DELETE FROM members WHERE group_pk = ?",
+    [S_MEMBERS_OF] = "SELECT x.id, x.kind, coalesce(mb.display, x.display_name, x.user_name) "
+                     "FROM members mb JOIN resources x ON x.pk = mb.member_pk "
+                     "WHERE mb.group_pk = ? ORDER BY mb.seq",
+    /* direct groups, then the groups reached through nested groups (UNION stops cycles) */
+    [S_GROUPS_OF] = "WITH RECURSIVE anc(pk) AS ("
+                    " SELECT group_pk FROM members WHERE member_pk = ?1"
+                    " UNION SELECT m.group_pk FROM members m JOIN anc ON m.member_pk = anc.pk) "
+                    "SELECT g.id, g.display_name, "
+                    " EXISTS (SELECT 1 FROM members d WHERE d.member_pk = ?1 AND d.group_pk = g.pk) AS direct "
+                    "FROM anc JOIN resources g ON g.pk = anc.pk WHERE g.pk <> ?1 "
+                    "ORDER BY direct DESC, g.pk",
+    [S_BUMP_GROUPS_OF] = "UPDATE resources SET version = version + 1, last_modified = ? "
+                         "WHERE pk IN (SELECT group_pk FROM members WHERE member_pk = ?)",
+};
+
+/* Migration n (1-based) is migrations[n - 1]; each runs in one transaction and records its
+ * number in schema_migrations. Never edit a released migration: append a new one. */
+static const char *const migrations[] = {
+    "CREATE TABLE tenants(id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, created INTEGER NOT NULL);"
+    "CREATE TABLE tokens(id INTEGER PRIMARY KEY, tenant_id INTEGER NOT NULL REFERENCES tenants(id),"
+    " name TEXT NOT NULL, hash BLOB NOT NULL UNIQUE, scopes TEXT NOT NULL, created INTEGER,"
+    " last_used INTEGER, expires INTEGER, revoked INTEGER);"
+    "CREATE UNIQUE INDEX tokens_live_name ON tokens(tenant_id, name) WHERE revoked IS NULL;"
+    "CREATE TABLE resources(pk INTEGER PRIMARY KEY, tenant_id INTEGER NOT NULL,"
+    " kind INTEGER NOT NULL, id TEXT NOT NULL, user_name TEXT COLLATE NOCASE, external_id TEXT,"
+    " display_name TEXT COLLATE NOCASE, active INTEGER, created INTEGER NOT NULL,"
+    " last_modified INTEGER NOT NULL, version INTEGER NOT NULL, password_hash TEXT,"
+    " doc TEXT NOT NULL);"
+    "CREATE UNIQUE INDEX resources_id ON resources(tenant_id, kind, id);"
+    "CREATE UNIQUE INDEX resources_user_name ON resources(tenant_id, user_name) WHERE kind = 0;"
+    "CREATE INDEX resources_external_id ON resources(tenant_id, kind, external_id);"
+    "CREATE INDEX resources_display_name ON resources(tenant_id, kind, display_name);"
+    "CREATE INDEX resources_kind ON resources(tenant_id, kind);" /* + rowid: creation order */
+    "CREATE TABLE emails(resource_pk INTEGER NOT NULL REFERENCES resources(pk) ON DELETE CASCADE,"
+    " tenant_id INTEGER NOT NULL, value TEXT COLLATE NOCASE NOT NULL, type TEXT, primary_ INTEGER);"
+    "CREATE INDEX emails_value ON emails(tenant_id, value);"
+    "CREATE INDEX emails_resource ON emails(resource_pk);"
+    /* seq (the rowid) keeps insertion order for the members output */
+    "CREATE TABLE members(seq INTEGER PRIMARY KEY,"
+    " group_pk INTEGER NOT NULL REFERENCES resources(pk) ON DELETE CASCADE,"
+    " member_pk INTEGER NOT NULL REFERENCES resources(pk) ON DELETE CASCADE,"
+    " display TEXT, UNIQUE(group_pk, member_pk));"
+    "CREATE INDEX members_member ON members(member_pk, group_pk);",
+};
+
+struct conn {
+    sqlite3 *db;
+    sqlite3_stmt *st[S_COUNT];
+    bool busy;
+};
+
+struct sqlite_store {
+    struct scim_store base; /* first: casts between the two are valid */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    struct conn *conns;
+    int n_conns;
+};
+
+static struct sqlite_store *ss(struct scim_store *st)
+{
+    return (struct sqlite_store *)st;
+}
+
+/* ---- errors, statements, transactions -------------------------------------------------- */
+
+static int db_fail(struct conn *c, struct scim_err *err, const char *what)
+{
+    return scim_err_internal(err, "sqlite %s: %s (%d)", what, sqlite3_errmsg(c->db),
+                             sqlite3_extended_errcode(c->db));
+}
+
+/* The prepared statement `id` of this connection, prepared on first use and kept for the life
+ * of the connection. Always release with done(). */
+static sqlite3_stmt *stmt(struct conn *c, enum stmt_id id, struct scim_err *err)
+{
+    if (!c->st[id] &&
+        sqlite3_prepare_v3(c->db, stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT, &c->st[id], NULL) !=
+            SQLITE_OK) {
+        db_fail(c, err, "prepare");
+        return NULL;
+    }
+    return c->st[id];
+}
+
+static void done(sqlite3_stmt *s)
+{
+    if (s) {
+        sqlite3_reset(s);
+        sqlite3_clear_bindings(s);
+    }
+}
+
+static int exec_stmt(struct conn *c, enum stmt_id id, struct scim_err *err)
+{
+    sqlite3_stmt *s = stmt(c, id, err);
+    if (!s)
+        return -1;
+    int rc = sqlite3_step(s);
+    done(s);
+    return rc == SQLITE_DONE ? 0 : db_fail(c, err, stmt_sql[id]);
+}
+
+static int begin_write(struct conn *c, struct scim_err *err)
+{
+    return exec_stmt(c, S_BEGIN_IMMEDIATE, err);
+}
+
+static int commit(struct conn *c, struct scim_err *err)
+{
+    if (exec_stmt(c, S_COMMIT, err) == 0)
+        return 0;
+    struct scim_err ignored;
+    if (!sqlite3_get_autocommit(c->db))
+        exec_stmt(c, S_ROLLBACK, &ignored);
+    return -1;
+}
+
+static void rollback(struct conn *c)
+{
+    struct scim_err ignored;
+    if (!sqlite3_get_autocommit(c->db))
+        exec_stmt(c, S_ROLLBACK, &ignored);
+}
+
+static int bind_text_or_null(sqlite3_stmt *s, int i, const char *v)
+{
+    return v ? sqlite3_bind_text(s, i, v, -1, SQLITE_TRANSIENT) : sqlite3_bind_null(s, i);
+}
+
+static const char *col_text(sqlite3_stmt *s, int i)
+{
+    const unsigned char *t = sqlite3_column_text(s, i);
+    return t ? (const char *)t : NULL;
+}
+
+/* ---- pool -------------------------------------------------------------------------------- */
+
+static struct conn *acquire(struct sqlite_store *s)
+{
+    pthread_mutex_lock(&s->mu);
+    for (;;) {
+        for (int i = 0; i < s->n_conns; i++) {
+            if (!s->conns[i].busy) {
+                s->conns[i].busy = true;
+                pthread_mutex_unlock(&s->mu);
+                return &s->conns[i];
+            }
+        }
+        pthread_cond_wait(&s->cv, &s->mu);
+    }
+}
+
+static void release(struct sqlite_store *s, struct conn *c)
+{
+    rollback(c); /* a transaction left open by a failed path must not leak to the next user */
+    pthread_mutex_lock(&s->mu);
+    c->busy = false;
+    pthread_cond_signal(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+}
+
+static void fn_datetime_us(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+    (void)argc;
+    const unsigned char *t = sqlite3_value_text(argv[0]);
+    int64_t us;
+    if (t && scim_datetime_parse((const char *)t, &us) == 0)
+        sqlite3_result_int64(ctx, us);
+    else
+        sqlite3_result_null(ctx);
+}
+
+static int conn_open(struct conn *c, const char *path, bool memory, int busy_ms, struct scim_err *err)
+{
+    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
+    if (sqlite3_open_v2(path, &c->db, flags, NULL) != SQLITE_OK) {
+        scim_err_set(err, 500, NULL, "cannot open database \"%s\": %s", path,
+                     c->db ? sqlite3_errmsg(c->db) : "out of memory");
+        scim_err_log(err, "sqlite open %s failed", path);
+        return -1;
+    }
+    sqlite3_extended_result_codes(c->db, 1);
+    sqlite3_busy_timeout(c->db, busy_ms);
+    /* WAL: readers never block the writer. synchronous=FULL: in WAL mode NORMAL would survive
+     * a crash of the process (kill -9) but could lose the last commits on power loss; FULL syncs
+     * the WAL at every commit, so an acknowledged write survives both. */
+    const char *pragmas = memory ? "PRAGMA foreign_keys=ON;"
+                                 : "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; "
+                                   "PRAGMA foreign_keys=ON;";
+    char *msg = NULL;
+    if (sqlite3_exec(c->db, pragmas, NULL, NULL, &msg) != SQLITE_OK) {
+        scim_err_set(err, 500, NULL, "cannot open database \"%s\": %s", path, msg ? msg : "pragma failed");
+        sqlite3_free(msg);
+        return -1;
+    }
+    if (sqlite3_create_function(c->db, "scim_datetime_us", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL,
+                                fn_datetime_us, NULL, NULL) != SQLITE_OK)
+        return db_fail(c, err, "create_function");
+    return 0;
+}
+
+static int migrate(struct conn *c, struct scim_err *err)
+{
+    char *msg = NULL;
+    if (sqlite3_exec(c->db, "CREATE TABLE IF NOT EXISTS schema_migrations(version INTEGER PRIMARY KEY)",
+                     NULL, NULL, &msg) != SQLITE_OK)
+        goto fail;
+    size_t n = sizeof(migrations) / sizeof(migrations[0]);
+    for (size_t v = 1; v <= n; v++) {
+        if (sqlite3_exec(c->db, "BEGIN IMMEDIATE", NULL, NULL, &msg) != SQLITE_OK)
+            goto fail;
+        sqlite3_stmt *q = NULL;
+        int have = 0;
+        if (sqlite3_prepare_v2(c->db, "SELECT 1 FROM schema_migrations WHERE version = ?", -1, &q, NULL) ==
+            SQLITE_OK) {
+            sqlite3_bind_int64(q, 1, (sqlite3_int64)v);
+            have = sqlite3_step(q) == SQLITE_ROW;
+        }
+        sqlite3_finalize(q);
+        if (!have) {
+            char rec[96];
+            snprintf(rec, sizeof(rec), "INSERT INTO schema_migrations(version) VALUES (%zu)", v);
+            if (sqlite3_exec(c->db, migrations[v - 1], NULL, NULL, &msg) != SQLITE_OK ||
+                sqlite3_exec(c->db, rec, NULL, NULL, &msg) != SQLITE_OK) {
+                sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+                goto fail;
+            }
+        }
+        if (sqlite3_exec(c->db, "COMMIT", NULL, NULL, &msg) != SQLITE_OK)
+            goto fail;
+    }
+    return 0;
+fail:
+    scim_err_internal(err, "sqlite migration: %s", msg ? msg : sqlite3_errmsg(c->db));
+    sqlite3_free(msg);
+    return -1;
+}
+
+static void sqlite_free(struct scim_store *st)
+{
+    struct sqlite_store *s = ss(st);
+    for (int i = 0; i < s->n_conns; i++) {
+        for (int j = 0; j < S_COUNT; j++)
+            sqlite3_finalize(s->conns[i].st[j]);
+        sqlite3_close_v2(s->conns[i].db);
+    }
+    free(s->conns);
+    pthread_cond_destroy(&s->cv);
+    pthread_mutex_destroy(&s->mu);
+    free(s);
+}
+
+/* ---- resource output ---------------------------------------------------------------- */
+
+struct row {
+    int64_t pk;
+    char id[40];
+    int64_t created, last_modified, version;
+};
+
+static int load_members(struct conn *c, int64_t pk, json_t *obj, struct scim_err *err)
+{
+    sqlite3_stmt *s = stmt(c, S_MEMBERS_OF, err);
+    if (!s)
+        return -1;
+    json_t *arr = json_array();
+    int rc;
+    if (!arr || json_object_set_new(obj, "members", arr) < 0) {
+        done(s);
+        return scim_err_nomem(err);
+    }
+    sqlite3_bind_int64(s, 1, pk);
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        const char *disp = col_text(s, 2);
+        json_t *m = json_pack("{s:s, s:s}", "value", col_text(s, 0), "type",
+                              sqlite3_column_int(s, 1) == 0 ? "User" : "Group");
+        if (!m || (disp && json_object_set_new(m, "display", json_string(disp)) < 0) ||
+            json_array_append_new(arr, m) < 0) {
+            json_decref(m);
+            done(s);
+            return scim_err_nomem(err);
+        }
+    }
+    done(s);
+    return rc == SQLITE_DONE ? 0 : db_fail(c, err, "members");
+}
+
+static int load_groups(struct conn *c, int64_t pk, json_t *obj, struct scim_err *err)
+{
+    sqlite3_stmt *s = stmt(c, S_GROUPS_OF, err);
+    if (!s)
+        return -1;
+    json_t *arr = json_array();
+    int rc;
+    if (!arr || json_object_set_new(obj, "groups", arr) < 0) {
+        done(s);
+        return scim_err_nomem(err);
+    }
+    sqlite3_bind_int64(s, 1, pk);
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        const char *disp = col_text(s, 1);
+        json_t *m = json_pack("{s:s, s:s}", "value", col_text(s, 0), "type",
+                              sqlite3_column_int(s, 2) ? "direct" : "indirect");
+        if (!m || (disp && json_object_set_new(m, "display", json_string(disp)) < 0) ||
+            json_array_append_new(arr, m) < 0) {
+            json_decref(m);
+            done(s);
+            return scim_err_nomem(err);
+        }
+    }
+    done(s);
+    return rc == SQLITE_DONE ? 0 : db_fail(c, err, "groups");
+}
+
+/* The SCIM object of a row: schemas, id, the doc attributes, meta, members/groups. */
+static int build_resource(struct conn *c, enum scim_rtype kind, const struct row *r,
+                          const char *doc_text, unsigned flags, json_t **out, struct scim_err *err)
+{
+    json_error_t jerr;
+    json_t *doc = json_loads(doc_text, 0, &jerr);
+    json_t *obj = json_object();
+    json_t *schemas = json_array();
+    char created[SCIM_DATETIME_LEN], modified[SCIM_DATETIME_LEN], version[32];
+    int rc = -1;
+    if (!doc || !json_is_object(doc)) {
+        scim_err_internal(err, "sqlite: stored doc of %s is not a JSON object", r->id);
+        goto out;
+    }
+    if (!obj || !schemas)
+        goto nomem;
+    if (json_array_append_new(schemas, json_string(kind == SCIM_RT_USER ? SCIM_SCHEMA_USER
+                                                                        : SCIM_SCHEMA_GROUP)) < 0)
+        goto nomem;
+    const char *key;
+    json_t *val;
+    json_object_foreach(doc, key, val) {
+        if (strncmp(key, "urn:", 4) == 0 && json_array_append_new(schemas, json_string(key)) < 0)
+            goto nomem;
+    }
+    if (json_object_set(obj, "schemas", schemas) < 0 || json_object_set_new(obj, "id", json_string(r->id)) < 0 ||
+        json_object_update(obj, doc) < 0)
+        goto nomem;
+    scim_datetime_format(r->created, created);
+    scim_datetime_format(r->last_modified, modified);
+    snprintf(version, sizeof(version), "W/\"%lld\"", (long long)r->version);
+    json_t *meta = json_pack("{s:s, s:s, s:s, s:s}", "resourceType", kind == SCIM_RT_USER ? "User" : "Group",
+                             "created", created, "lastModified", modified, "version", version);
+    if (!meta || json_object_set_new(obj, "meta", meta) < 0)
+        goto nomem;
+    if (kind == SCIM_RT_GROUP && (flags & (SCIM_STORE_MEMBERS | SCIM_STORE_LOAD_MEMBERS)) &&
+        load_members(c, r->pk, obj, err) < 0)
+        goto out;
+    if (kind == SCIM_RT_USER && (flags & SCIM_STORE_GROUPS) && load_groups(c, r->pk, obj, err) < 0)
+        goto out;
+    *out = obj;
+    obj = NULL;
+    rc = 0;
+    goto out;
+nomem:
+    scim_err_nomem(err);
+out:
+    json_decref(doc);
+    json_decref(obj);
+    json_decref(schemas);
+    return rc;
+}
+
+/* Reads a row by (tenant, kind, id): 1 found (and *doc_text malloc'ed), 0 absent, -1 error. */
+static int read_row(struct conn *c, int64_t tenant, enum scim_rtype kind, const char *id,
+                    struct row *r, char **doc_text, struct scim_err *err)
+{
+    sqlite3_stmt *s = stmt(c, S_RES_GET, err);
+    if (!s)
+        return -1;
+    sqlite3_bind_int64(s, 1, tenant);
+    sqlite3_bind_int(s, 2, (int)kind);
+    sqlite3_bind_text(s, 3, id, -1, SQLITE_TRANSIENT);
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_DONE) {
+        done(s);
+        return 0;
+    }
+    if (rc != SQLITE_ROW) {
+        done(s);
+        return db_fail(c, err, "read resource");
+    }
+    r->pk = sqlite3_column_int64(s, 0);
+    snprintf(r->id, sizeof(r->id), "%s", col_text(s, 1));
+    r->created = sqlite3_column_int64(s, 2);
+    r->last_modified = sqlite3_column_int64(s, 3);
+    r->version = sqlite3_column_int64(s, 4);
+    *doc_text = scim_strdup(col_text(s, 5));
+    done(s);
+    if (!*doc_text)
+        return scim_err_nomem(err);
+    return 1;
+}
+
+static int get_resource(struct conn *c, int64_t tenant, enum scim_rtype kind, const char *id,
+                        unsigned flags, json_t **out, struct row *r_out, struct scim_err *err)
+{
+    struct row r;
+    char *doc = NULL;
+    int rc = read_row(c, tenant, kind, id, &r, &doc, err);
+    if (rc == 0)
+        return scim_err_set(err, 404, NULL, "%s \"%s\" not found", kind == SCIM_RT_USER ? "User" : "Group", id);
+    if (rc < 0)
+        return -1;
+    rc = build_resource(c, kind, &r, doc, flags, out, err);
+    free(doc);
+    if (r_out)
+        *r_out = r;
+    return rc;
+}
+
+/* ---- writes ------------------------------------------------------------------------- */
+
+/* The indexed columns, taken from the doc on every write. */
+struct cols {
+    const char *user_name, *external_id, *display_name;
+    int active; /* -1 absent */
+};
+
+static void extract_cols(enum scim_rtype kind, json_t *doc, struct cols *k)
+{
+    k->user_name = kind == SCIM_RT_USER ? json_string_value(json_object_get(doc, "userName")) : NULL;
+    k->external_id = json_string_value(json_object_get(doc, "externalId"));
+    k->display_name = json_string_value(json_object_get(doc, "displayName"));
+    json_t *a = json_object_get(doc, "active");
+    k->active = json_is_boolean(a) ? json_is_true(a) : -1;
+}
+
+/* A failed write: UNIQUE on user_name is the client's 409, anything else is ours. */
+static int write_fail(struct conn *c, const struct cols *k, struct scim_err *err)
+{
+    if (sqlite3_extended_errcode(c->db) == SQLITE_CONSTRAINT_UNIQUE &&
+        strstr(sqlite3_errmsg(c->db), "user_name")) {
+        scim_err_set(err, 409, SCIM_TYPE_UNIQUENESS, "userName \"%s\" is already in use",
+                     k->user_name ? k->user_name : "");
+        return scim_err_log(err, "sqlite: %s", sqlite3_errmsg(c->db));
+    }
+    return db_fail(c, err, "write resource");
+}
+
+/* Rewrites the emails rows of a resource from doc.emails. */
+static int sync_emails(struct conn *c, int64_t tenant, int64_t pk, json_t *doc, bool had_rows,
+                       struct scim_err *err)
+{
+    sqlite3_stmt *s;
+    if (had_rows) {
+        if (!(s = stmt(c, S_EMAILS_DELETE, err)))
+            return -1;
+        sqlite3_bind_int64(s, 1, pk);
+        int rc = sqlite3_step(s);
+        done(s);
+        if (rc != SQLITE_DONE)
+            return db_fail(c, err, "emails delete");
+    }
+    json_t *emails = json_object_get(doc, "emails");
+    size_t i;
+    json_t *e;
+    json_array_foreach(emails, i, e) {
+        const char *v = json_string_value(json_object_get(e, "value"));
+        if (!v)
+            continue;
+        if (!(s = stmt(c, S_EMAILS_INSERT, err)))
+            return -1;
+        json_t *prim = json_object_get(e, "primary");
+        sqlite3_bind_int64(s, 1, pk);
+        sqlite3_bind_int64(s, 2, tenant);
+        sqlite3_bind_text(s, 3, v, -1, SQLITE_TRANSIENT);
+        bind_text_or_null(s, 4, json_string_value(json_object_get(e, "type")));
+        if (json_is_boolean(prim))
+            sqlite3_bind_int(s, 5, json_is_true(prim));
+        int rc = sqlite3_step(s);
+        done(s);
+        if (rc != SQLITE_DONE)
+            return db_fail(c, err, "emails insert");
+    }
+    return 0;
+}
+
+/* pk of a resource of either kind: 1 found, 0 absent, -1 error. */
+static int lookup_pk(struct conn *c, int64_t tenant, const char *id, int64_t *pk, struct scim_err *err)
+{
+    sqlite3_stmt *s = stmt(c, S_RES_PK, err);
+    if (!s)
+        return -1;
+    sqlite3_bind_int64(s, 1, tenant);
+    sqlite3_bind_text(s, 2, id, -1, SQLITE_TRANSIENT);
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW)
+        *pk = sqlite3_column_int64(s, 0);
+    done(s);
+    if (rc == SQLITE_ROW)
+        return 1;
+    return rc == SQLITE_DONE ? 0 : db_fail(c, err, "member lookup");
+}
+
+/* Adds members one row each (no read of the member list): unknown ids and the group itself
+ * are skipped and counted. */
+static int add_members(struct conn *c, int64_t tenant, int64_t group_pk, json_t *members,
+                       int *skipped, struct scim_err *err)
+{
+    size_t i;
+    json_t *m;
+    json_array_foreach(members, i, m) {
+        const char *v = json_is_string(m) ? json_string_value(m)
+                                          : json_string_value(json_object_get(m, "value"));
+        int64_t mpk = 0;
+        int found = v ? lookup_pk(c, tenant, v, &mpk, err) : 0;
+        if (found < 0)
+            return -1;
+        if (!found || mpk == group_pk) {
+            (*skipped)++;
+            continue;
+        }
+        sqlite3_stmt *s = stmt(c, S_MEMBER_INSERT, err);
+        if (!s)
+            return -1;
+        sqlite3_bind_int64(s, 1, group_pk);
+        sqlite3_bind_int64(s, 2, mpk);
+        bind_text_or_null(s, 3, json_string_value(json_object_get(m, "display")));
+        int rc = sqlite3_step(s);
+        done(s);
+        if (rc != SQLITE_DONE)
+            return db_fail(c, err, "member insert");
+    }
+    return 0;
+}
+
+static int remove_members(struct conn *c, int64_t tenant, int64_t group_pk, json_t *ids,
+                          struct scim_err *err)
+{
+    size_t i;
+    json_t *m;
+    json_array_foreach(ids, i, m) {
+        const char *v = json_is_string(m) ? json_string_value(m)
+                                          : json_string_value(json_object_get(m, "value"));
+        if (!v)
+            continue;
+        sqlite3_stmt *s = stmt(c, S_MEMBER_DELETE, err);
+        if (!s)
+            return -1;
+        sqlite3_bind_int64(s, 1, group_pk);
+        sqlite3_bind_int64(s, 2, tenant);
+        sqlite3_bind_text(s, 3, v, -1, SQLITE_TRANSIENT);
+        int rc = sqlite3_step(s);
+        done(s);
+        if (rc != SQLITE_DONE)
+            return db_fail(c, err, "member delete");
+    }
+    return 0;
+}
+
+static int sqlite_create(struct scim_store *st, int64_t tenant, enum scim_rtype kind, json_t *doc,
+                         json_t *members, const char *password_hash, unsigned flags, json_t **out,
+                         int *skipped_members, struct scim_err *err)
+{
+    struct sqlite_store *s = ss(st);
+    struct conn *c = acquire(s);
+    char *doc_text = json_dumps(doc, JSON_COMPACT);
+    char id[37];
+    struct cols k;
+    int skipped = 0, rc = -1;
+    extract_cols(kind, doc, &k);
+    if (!doc_text) {
+        scim_err_nomem(err);
+        goto out;
+    }
+    if (scim_uuid4(id) < 0) {
+        scim_err_internal(err, "sqlite: no randomness for a new id");
+        goto out;
+    }
+    if (begin_write(c, err) < 0)
+        goto out;
+    int64_t now = scim_now_us();
+    sqlite3_stmt *q = stmt(c, S_RES_INSERT, err);
+    if (!q)
+        goto out;
+    sqlite3_bind_int64(q, 1, tenant);
+    sqlite3_bind_int(q, 2, (int)kind);
+    sqlite3_bind_text(q, 3, id, -1, SQLITE_TRANSIENT);
+    bind_text_or_null(q, 4, k.user_name);
+    bind_text_or_null(q, 5, k.external_id);
+    bind_text_or_null(q, 6, k.display_name);
+    if (k.active >= 0)
+        sqlite3_bind_int(q, 7, k.active);
+    sqlite3_bind_int64(q, 8, now);
+    sqlite3_bind_int64(q, 9, now);
+    bind_text_or_null(q, 10, password_hash);
+    sqlite3_bind_text(q, 11, doc_text, -1, SQLITE_STATIC);
+    int step = sqlite3_step(q);
+    done(q);
+    if (step != SQLITE_DONE) {
+        write_fail(c, &k, err);
+        goto out;
+    }
+    int64_t pk = sqlite3_last_insert_rowid(c->db);
+    if (kind == SCIM_RT_USER && sync_emails(c, tenant, pk, doc, false, err) < 0)
+        goto out;
+    if (kind == SCIM_RT_GROUP && members && add_members(c, tenant, pk, members, &skipped, err) < 0)
+        goto out;
+    if (!(flags & SCIM_STORE_NO_OUTPUT) && get_resource(c, tenant, kind, id, flags, out, NULL, err) < 0)
+        goto out;
+    if (commit(c, err) < 0) {
+        if (out) {
+            json_decref(*out);
+            *out = NULL;
+        }
+        goto out;
+    }
+    if (skipped_members)
+        *skipped_members = skipped;
+    rc = 0;
+out:
+    release(s, c);
+    free(doc_text);
+    return rc;
+}
+
+static int sqlite_get(struct scim_store *st, int64_t tenant, enum scim_rtype kind, const char *id,
+                      unsigned flags, json_t **out, struct scim_err *err)
+{
+    struct sqlite_store *s = ss(st);
+    struct conn *c = acquire(s);
+    /* one read transaction: the row and its members/groups are one snapshot */
+    int rc = exec_stmt(c, S_BEGIN, err);
+    if (rc == 0)
+        rc = get_resource(c, tenant, kind, id, flags, out, NULL, err);
+    release(s, c);
+    return rc;
+}
+
+static bool nonempty(json_t *a)
+{
+    return json_is_array(a) && json_array_size(a) > 0;
+}
+
+static int sqlite_update(struct scim_store *st, int64_t tenant, enum scim_rtype kind, const char *id,
+                         unsigned flags, scim_store_update_fn fn, void *ctx, json_t **out,
+                         struct scim_err *err)
+{
+    struct sqlite_store *s = ss(st);
+    struct conn *c = acquire(s);
+    struct scim_store_change chg = {0};
+    json_t *current = NULL;
+    char *doc_text = NULL;
+    struct row r;
+    int rc = -1;
+    if (begin_write(c, err) < 0)
+        goto out;
+    unsigned load = flags & (SCIM_STORE_LOAD_MEMBERS | SCIM_STORE_GROUPS);
+    if (get_resource(c, tenant, kind, id, load, &current, &r, err) < 0)
+        goto out;
+    if (fn(ctx, current, &chg, err) < 0)
+        goto out; /* release() rolls back */
+    bool members_changed = kind == SCIM_RT_GROUP &&
+                           (chg.members_clear || nonempty(chg.members_add) || nonempty(chg.members_remove));
+    if (chg.modified || members_changed) {
+        int64_t now = scim_now_us();
+        struct cols k;
+        sqlite3_stmt *q;
+        if (chg.doc) {
+            if (!json_is_object(chg.doc)) {
+                scim_err_internal(err, "store: update doc is not an object");
+                goto out;
+            }
+            extract_cols(kind, chg.doc, &k);
+            if (!(doc_text = json_dumps(chg.doc, JSON_COMPACT))) {
+                scim_err_nomem(err);
+                goto out;
+            }
+            if (!(q = stmt(c, S_RES_UPDATE_DOC, err)))
+                goto out;
+            bind_text_or_null(q, 1, k.user_name);
+            bind_text_or_null(q, 2, k.external_id);
+            bind_text_or_null(q, 3, k.display_name);
+            if (k.active >= 0)
+                sqlite3_bind_int(q, 4, k.active);
+            sqlite3_bind_text(q, 5, doc_text, -1, SQLITE_STATIC);
+            bind_text_or_null(q, 6, chg.password_hash);
+            sqlite3_bind_int64(q, 7, now);
+            sqlite3_bind_int64(q, 8, r.pk);
+            sqlite3_bind_int64(q, 9, r.version);
+        } else {
+            memset(&k, 0, sizeof(k));
+            if (!(q = stmt(c, S_RES_BUMP, err)))
+                goto out;
+            bind_text_or_null(q, 1, chg.password_hash);
+            sqlite3_bind_int64(q, 2, now);
+            sqlite3_bind_int64(q, 3, r.pk);
+            sqlite3_bind_int64(q, 4, r.version);
+        }
+        int step = sqlite3_step(q);
+        done(q);
+        if (step != SQLITE_DONE) {
+            write_fail(c, &k, err);
+            goto out;
+        }
+        /* the write lock is held since the read, so this only fails if that invariant breaks
+         * (or on a backend without it); the caller may retry the whole update */
+        if (sqlite3_changes(c->db) != 1) {
+            scim_err_set(err, 412, NULL, "version mismatch: the resource changed concurrently");
+            goto out;
+        }
+        if (chg.doc && kind == SCIM_RT_USER && sync_emails(c, tenant, r.pk, chg.doc, true, err) < 0)
+            goto out;
+        if (kind == SCIM_RT_GROUP) {
+            if (chg.members_clear) {
+                if (!(q = stmt(c, S_MEMBERS_CLEAR, err)))
+                    goto out;
+                sqlite3_bind_int64(q, 1, r.pk);
+                step = sqlite3_step(q);
+                done(q);
+                if (step != SQLITE_DONE) {
+                    db_fail(c, err, "members clear");
+                    goto out;
+                }
+            }
+            if (chg.members_remove && remove_members(c, tenant, r.pk, chg.members_remove, err) < 0)
+                goto out;
+            if (chg.members_add &&
+                add_members(c, tenant, r.pk, chg.members_add, &chg.skipped_members, err) < 0)
+                goto out;
+        }
+    }
+    if (out && !(flags & SCIM_STORE_NO_OUTPUT) &&
+        get_resource(c, tenant, kind, id, flags & ~SCIM_STORE_LOAD_MEMBERS, out, NULL, err) < 0)
+        goto out;
+    if (commit(c, err) < 0) {
+        if (out) {
+            json_decref(*out);
+            *out = NULL;
+        }
+        goto out;
+    }
+    rc = 0;
+out:
+    release(s, c);
+    json_decref(chg.doc);
+    json_decref(current);
+    free(doc_text);
+    return rc;
+}
+
+static int sqlite_delete(struct scim_store *st, int64_t tenant, enum scim_rtype kind, const char *id,
+                         int64_t expected_version, struct scim_err *err)
+{
+    struct sqlite_store *s = ss(st);
+    struct conn *c = acquire(s);
+    struct row r;
+    char *doc = NULL;
+    int rc = -1;
+    if (begin_write(c, err) < 0)
+        goto out;
+    int found = read_row(c, tenant, kind, id, &r, &doc, err);
+    if (found < 0)
+        goto out;
+    if (found == 0) {
+        scim_err_set(err, 404, NULL, "%s \"%s\" not found", kind == SCIM_RT_USER ? "User" : "Group", id);
+        goto out;
+    }
+    if (expected_version >= 0 && expected_version != r.version) {
+        scim_err_set(err, 412, NULL, "version mismatch");
+        goto out;
+    }
+    /* the groups that lose this member change too */
+    sqlite3_stmt *q = stmt(c, S_BUMP_GROUPS_OF, err);
+    if (!q)
+        goto out;
+    sqlite3_bind_int64(q, 1, scim_now_us());
+    sqlite3_bind_int64(q, 2, r.pk);
+    int step = sqlite3_step(q);
+    done(q);
+    if (step != SQLITE_DONE) {
+        db_fail(c, err, "bump groups");
+        goto out;
+    }
+    if (!(q = stmt(c, S_RES_DELETE, err)))
+        goto out;
+    sqlite3_bind_int64(q, 1, r.pk); /* emails and memberships go by ON DELETE CASCADE */
+    step = sqlite3_step(q);
+    done(q);
+    if (step != SQLITE_DONE) {
+        db_fail(c, err, "delete");
+        goto out;
+    }
+    rc = commit(c, err);
+out:
+    release(s, c);
+    free(doc);
+    return rc;
+}
+
+/* ---- list ---------------------------------------------------------------------------- */
+
+static int bind_frag(sqlite3_stmt *q, int first, const struct scim_sql_frag *f)
+{
+    for (size_t i = 0; i < f->n_params; i++) {
+        const struct scim_sql_param *p = &f->params[i];
+        int idx = first + (int)i, rc;
+        if (p->type == SCIM_SQL_P_INT)
+            rc = sqlite3_bind_int64(q, idx, p->i);
+        else if (p->type == SCIM_SQL_P_REAL)
+            rc = sqlite3_bind_double(q, idx, p->d);
+        else
+            rc = sqlite3_bind_text(q, idx, p->s, -1, SQLITE_STATIC);
+        if (rc != SQLITE_OK)
+            return -1;
+    }
+    return 0;
+}
+
+/* Builds the WHERE clause and ORDER BY of a list query. */
+static int list_sql(struct scim_store *st, int64_t tenant, enum scim_rtype kind,
+                    const struct scim_store_query *q, struct scim_sql_frag *where,
+                    struct scim_buf *order, struct scim_err *err)
+{
+    if (scim_buf_printf(&where->sql, "r.tenant_id = ? AND r.kind = %d", (int)kind) < 0)
+        return scim_err_nomem(err);
+    if (!q->filter && !q->sort_by)
+        return scim_buf_adds(order, "r.pk") < 0 ? scim_err_nomem(err) : 0;
+    if (!st->reg)
+        return scim_err_internal(err, "store: no schema registry to compile the filter");
+    const struct scim_resource_type *rt = scim_registry_rt(st->reg, kind);
+    if (q->filter) {
+        if (scim_buf_adds(&where->sql, " AND (") < 0)
+            return scim_err_nomem(err);
+        if (scim_sqlgen_where(&scim_sql_dialect_sqlite, rt, q->filter, tenant, 2, where, err) < 0)
+            return -1;
+        if (scim_buf_adds(&where->sql, ")") < 0)
+            return scim_err_set(err, 400, SCIM_TYPE_INVALID_FILTER, "filter is too complex");
+    }
+    return scim_sqlgen_order(&scim_sql_dialect_sqlite, rt, q->sort_by, q->descending, order, err);
+}
+
+static int prepare_dyn(struct conn *c, const char *sql, sqlite3_stmt **q, struct scim_err *err)
+{
+    if (sqlite3_prepare_v2(c->db, sql, -1, q, NULL) != SQLITE_OK) {
+        scim_err_internal(err, "sqlite prepare: %s", sqlite3_errmsg(c->db));
+        return scim_err_log(err, "sqlite prepare %s: %s", sql, sqlite3_errmsg(c->db));
+    }
+    return 0;
+}
+
+static int sqlite_list(struct scim_store *st, int64_t tenant, enum scim_rtype kind,
+                       const struct scim_store_query *qr, struct scim_store_page *out,
+                       struct scim_err *err)
+{
+    struct sqlite_store *s = ss(st);
+    struct scim_sql_frag where;
+    struct scim_buf order, sql;
+    sqlite3_stmt *q = NULL;
+    json_t *arr = NULL;
+    int rc = -1;
+    scim_sql_frag_init(&where);
+    scim_buf_init(&order, 0);
+    scim_buf_init(&sql, 0);
+    struct conn *c = acquire(s);
+    if (list_sql(st, tenant, kind, qr, &where, &order, err) < 0)
+        goto out;
+    if (exec_stmt(c, S_BEGIN, err) < 0) /* count and page from one snapshot */
+        goto out;
+    if (scim_buf_printf(&sql, "SELECT count(*) FROM resources r WHERE %s", scim_buf_str(&where.sql)) < 0) {
+        scim_err_nomem(err);
+        goto out;
+    }
+    if (prepare_dyn(c, scim_buf_str(&sql), &q, err) < 0)
+        goto out;
+    sqlite3_bind_int64(q, 1, tenant);
+    if (bind_frag(q, 2, &where) < 0 || sqlite3_step(q) != SQLITE_ROW) {
+        db_fail(c, err, "count");
+        goto out;
+    }
+    out->total = sqlite3_column_int64(q, 0);
+    sqlite3_finalize(q);
+    q = NULL;
+    if (!(arr = json_array())) {
+        scim_err_nomem(err);
+        goto out;
+    }
+    if (qr->count > 0 && out->total >= qr->start_index) {
+        scim_buf_reset(&sql);
+        if (scim_buf_printf(&sql,
+                            "SELECT r.pk, r.id, r.created, r.last_modified, r.version, r.doc "
+                            "FROM resources r WHERE %s ORDER BY %s LIMIT ? OFFSET ?",
+                            scim_buf_str(&where.sql), scim_buf_str(&order)) < 0) {
+            scim_err_nomem(err);
+            goto out;
+        }
+        if (prepare_dyn(c, scim_buf_str(&sql), &q, err) < 0)
+            goto out;
+        int n = 2 + (int)where.n_params;
+        sqlite3_bind_int64(q, 1, tenant);
+        if (bind_frag(q, 2, &where) < 0) {
+            db_fail(c, err, "bind");
+            goto out;
+        }
+        sqlite3_bind_int64(q, n, qr->count);
+        sqlite3_bind_int64(q, n + 1, qr->start_index - 1);
+        int step;
+        while ((step = sqlite3_step(q)) == SQLITE_ROW) {
+            struct row r;
+            json_t *res = NULL;
+            r.pk = sqlite3_column_int64(q, 0);
+            snprintf(r.id, sizeof(r.id), "%s", col_text(q, 1));
+            r.created = sqlite3_column_int64(q, 2);
+            r.last_modified = sqlite3_column_int64(q, 3);
+            r.version = sqlite3_column_int64(q, 4);
+            if (build_resource(c, kind, &r, col_text(q, 5), qr->flags, &res, err) < 0)
+                goto out;
+            if (json_array_append_new(arr, res) < 0) {
+                scim_err_nomem(err);
+                goto out;
+            }
+        }
+        if (step != SQLITE_DONE) {
+            db_fail(c, err, "list");
+            goto out;
+        }
+    }
+    out->resources = arr;
+    arr = NULL;
+    rc = 0;
+out:
+    sqlite3_finalize(q);
+    release(s, c);
+    json_decref(arr);
+    scim_sql_frag_release(&where);
+    scim_buf_release(&order);
+    scim_buf_release(&sql);
+    return rc;
+}
+
+int scim_sqlite_explain(struct scim_store *st, int64_t tenant, enum scim_rtype kind,
+                        const struct scim_store_query *qr, char **plan, struct scim_err *err)
+{
+    struct sqlite_store *s = ss(st);
+    struct scim_sql_frag where;
+    struct scim_buf order, sql, res;
+    sqlite3_stmt *q = NULL;
+    int rc = -1;
+    *plan = NULL;
+    scim_sql_frag_init(&where);
+    scim_buf_init(&order, 0);
+    scim_buf_init(&sql, 0);
+    scim_buf_init(&res, 0);
+    struct conn *c = acquire(s);
+    if (list_sql(st, tenant, kind, qr, &where, &order, err) < 0)
+        goto out;
+    if (scim_buf_printf(&sql, "EXPLAIN QUERY PLAN SELECT r.pk FROM resources r WHERE %s ORDER BY %s "
+                              "LIMIT ? OFFSET ?",
+                        scim_buf_str(&where.sql), scim_buf_str(&order)) < 0 ||
+        prepare_dyn(c, scim_buf_str(&sql), &q, err) < 0)
+        goto out;
+    sqlite3_bind_int64(q, 1, tenant);
+    bind_frag(q, 2, &where);
+    while (sqlite3_step(q) == SQLITE_ROW)
+        scim_buf_printf(&res, "%s\n", col_text(q, 3));
+    *plan = scim_buf_take(&res);
+    rc = *plan ? 0 : scim_err_nomem(err);
+out:
+    sqlite3_finalize(q);
+    release(s, c);
+    scim_sql_frag_release(&where);
+    scim_buf_release(&order);
+    scim_buf_release(&sql);
+    scim_buf_release(&res);
+    return rc;
+}
+
+/* ---- tenants and tokens ------------------------------------------------------------- */
+
+static int sqlite_tenant_default(struct scim_store *st, int64_t *tenant_id, struct scim_err *err)
+{
+    struct sqlite_store *s = ss(st);
+    struct conn *c = acquire(s);
+    int rc = -1;
+    if (begin_write(c, err) < 0)
+        goto out;
+    sqlite3_stmt *q = stmt(c, S_TENANT_INSERT, err);
+    if (!q)
+        goto out;
+    sqlite3_bind_int64(q, 1, scim_now_us());
+    int step = sqlite3_step(q);
+    done(q);
+    if (step != SQLITE_DONE) {
+        db_fail(c, err, "tenant insert");
+        goto out;
+    }
+    if (!(q = stmt(c, S_TENANT_GET, err)))
+        goto out;
+    step = sqlite3_step(q);
+    if (step == SQLITE_ROW)
+        *tenant_id = sqlite3_column_int64(q, 0);
+    done(q);
+    if (step != SQLITE_ROW) {
+        db_fail(c, err, "tenant get");
+        goto out;
+    }
+    rc = commit(c, err);
+out:
+    release(s, c);
+    return rc;
+}
+
+static int sqlite_token_create(struct scim_store *st, int64_t tenant, const char *name,
+                               const unsigned char hash[32], const char *scopes, int64_t expires_us,
+                               struct scim_err *err)
+{
+    struct sqlite_store *s = ss(st);
+    struct conn *c = acquire(s);
+    int rc = -1;
+    sqlite3_stmt *q = stmt(c, S_TOKEN_INSERT, err);
+    if (!q)
+        goto out;
+    sqlite3_bind_int64(q, 1, tenant);
+    sqlite3_bind_text(q, 2, name, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_blob(q, 3, hash, 32, SQLITE_TRANSIENT);
+    sqlite3_bind_text(q, 4, scopes, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(q, 5, scim_now_us());
+    if (expires_us > 0)
+        sqlite3_bind_int64(q, 6, expires_us);
+    int step = sqlite3_step(q);
+    done(q);
+    if (step == SQLITE_DONE) {
+        rc = 0;
+    } else if (sqlite3_extended_errcode(c->db) == SQLITE_CONSTRAINT_UNIQUE) {
+        scim_err_set(err, 409, SCIM_TYPE_UNIQUENESS, "a token named \"%s\" already exists", name);
+        scim_err_log(err, "sqlite: %s", sqlite3_errmsg(c->db));
+    } else {
+        db_fail(c, err, "token insert");
+    }
+out:
+    release(s, c);
+    return rc;
+}
+
+static int sqlite_token_find(struct scim_store *st, const unsigned char hash[32], int64_t now_us,
+                             struct scim_token *out, struct scim_err *err)
+{
+    struct sqlite_store *s = ss(st);
+    struct conn *c = acquire(s);
+    int rc = -1;
+    sqlite3_stmt *q = stmt(c, S_TOKEN_FIND, err);
+    if (!q)
+        goto out;
+    sqlite3_bind_blob(q, 1, hash, 32, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(q, 2, now_us);
+    int step = sqlite3_step(q);
+    if (step == SQLITE_ROW) {
+        memset(out, 0, sizeof(*out));
+        out->id = sqlite3_column_int64(q, 0);
+        out->tenant_id = sqlite3_column_int64(q, 1);
+        snprintf(out->name, sizeof(out->name), "%s", col_text(q, 2));
+        snprintf(out->scopes, sizeof(out->scopes), "%s", col_text(q, 3));
+        out->created_us = sqlite3_column_int64(q, 4);
+        out->last_used_us = sqlite3_column_int64(q, 5);
+        out->expires_us = sqlite3_column_int64(q, 6);
+        rc = 0;
+    } else if (step == SQLITE_DONE) {
+        scim_err_set(err, 401, NULL, "invalid or expired token");
+    } else {
+        db_fail(c, err, "token find");
+    }
+    done(q);
+out:
+    release(s, c);
+    return rc;
+}
+
+static int sqlite_token_touch(struct scim_store *st, int64_t token_id, int64_t now_us,
+                              struct scim_err *err)
+{
+    struct sqlite_store *s = ss(st);
+    struct conn *c = acquire(s);
+    int rc = -1;
+    sqlite3_stmt *q = stmt(c, S_TOKEN_TOUCH, err);
+    if (q) {
+        sqlite3_bind_int64(q, 1, now_us);
+        sqlite3_bind_int64(q, 2, token_id);
+        rc = sqlite3_step(q) == SQLITE_DONE ? 0 : db_fail(c, err, "token touch");
+        done(q);
+    }
+    release(s, c);
+    return rc;
+}
+
+static int sqlite_token_list(struct scim_store *st, int64_t tenant, json_t **out, struct scim_err *err)
+{
+    struct sqlite_store *s = ss(st);
+    struct conn *c = acquire(s);
+    json_t *arr = json_array();
+    int rc = -1, step = SQLITE_DONE;
+    sqlite3_stmt *q = stmt(c, S_TOKEN_LIST, err);
+    if (!q)
+        goto out;
+    if (!arr) {
+        scim_err_nomem(err);
+        goto out;
+    }
+    sqlite3_bind_int64(q, 1, tenant);
+    while ((step = sqlite3_step(q)) == SQLITE_ROW) {
+        char ts[SCIM_DATETIME_LEN];
+        scim_datetime_format(sqlite3_column_int64(q, 2), ts);
+        json_t *t = json_pack("{s:s, s:s, s:s}", "name", col_text(q, 0), "scopes", col_text(q, 1),
+                              "created", ts);
+        if (!t || json_array_append_new(arr, t) < 0) {
+            scim_err_nomem(err);
+            goto out;
+        }
+        for (int i = 3; i <= 4; i++) {
+            if (sqlite3_column_type(q, i) == SQLITE_NULL)
+                continue;
+            scim_datetime_format(sqlite3_column_int64(q, i), ts);
+            if (json_object_set_new(t, i == 3 ? "lastUsed" : "expires", json_string(ts)) < 0) {
+                scim_err_nomem(err);
+                goto out;
+            }
+        }
+    }
+    if (step != SQLITE_DONE) {
+        db_fail(c, err, "token list");
+        goto out;
+    }
+    *out = arr;
+    arr = NULL;
+    rc = 0;
+out:
+    done(q);
+    release(s, c);
+    json_decref(arr);
+    return rc;
+}
+
+static int sqlite_token_revoke(struct scim_store *st, int64_t tenant, const char *name,
+                               struct scim_err *err)
+{
+    struct sqlite_store *s = ss(st);
+    struct conn *c = acquire(s);
+    int rc = -1;
+    sqlite3_stmt *q = stmt(c, S_TOKEN_REVOKE, err);
+    if (q) {
+        sqlite3_bind_int64(q, 1, scim_now_us());
+        sqlite3_bind_int64(q, 2, tenant);
+        sqlite3_bind_text(q, 3, name, -1, SQLITE_TRANSIENT);
+        if (sqlite3_step(q) != SQLITE_DONE)
+            db_fail(c, err, "token revoke");
+        else if (sqlite3_changes(c->db) == 0)
+            scim_err_set(err, 404, NULL, "no live token named \"%s\"", name);
+        else
+            rc = 0;
+        done(q);
+    }
+    release(s, c);
+    return rc;
+}
+
+static int sqlite_token_count(struct scim_store *st, int64_t tenant, int64_t *n, struct scim_err *err)
+{
+    struct sqlite_store *s = ss(st);
+    struct conn *c = acquire(s);
+    int rc = -1;
+    sqlite3_stmt *q = stmt(c, S_TOKEN_COUNT, err);
+    if (q) {
+        sqlite3_bind_int64(q, 1, tenant);
+        sqlite3_bind_int64(q, 2, scim_now_us());
+        if (sqlite3_step(q) == SQLITE_ROW) {
+            *n = sqlite3_column_int64(q, 0);
+            rc = 0;
+        } else {
+            db_fail(c, err, "token count");
+        }
+        done(q);
+    }
+    release(s, c);
+    return rc;
+}
+
+static const struct scim_store_ops sqlite_ops = {
+    .name = "sqlite",
+    .free = sqlite_free,
+    .tenant_default = sqlite_tenant_default,
+    .token_create = sqlite_token_create,
+    .token_find = sqlite_token_find,
+    .token_touch = sqlite_token_touch,
+    .token_list = sqlite_token_list,
+    .token_revoke = sqlite_token_revoke,
+    .token_count = sqlite_token_count,
+    .create = sqlite_create,
+    .get = sqlite_get,
+    .update = sqlite_update,
+    .del = sqlite_delete,
+    .list = sqlite_list,
+};
+
+int scim_sqlite_open(const char *path, const struct scim_store_opts *opts, struct scim_store **out,
+                     struct scim_err *err)
+{
+    *out = NULL;
+    bool memory = strcmp(path, ":memory:") == 0;
+    int pool = opts && opts->pool_size > 0 ? opts->pool_size : 8;
+    int busy = opts && opts->busy_timeout_ms > 0 ? opts->busy_timeout_ms : 10000;
+    if (memory)
+        pool = 1; /* each :memory: connection is its own database */
+    struct sqlite_store *s = calloc(1, sizeof(*s));
+    if (!s)
+        return scim_err_nomem(err);
+    s->base.ops = &sqlite_ops;
+    s->base.reg = opts ? opts->reg : NULL;
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_cond_init(&s->cv, NULL);
+    if (!(s->conns = calloc((size_t)pool, sizeof(*s->conns)))) {
+        sqlite_free(&s->base);
+        return scim_err_nomem(err);
+    }
+    for (int i = 0; i < pool; i++) {
+        s->n_conns = i + 1;
+        if (conn_open(&s->conns[i], path, memory, busy, err) < 0 ||
+            (i == 0 && migrate(&s->conns[0], err) < 0)) {
+            sqlite_free(&s->base);
+            return -1;
+        }
+    }
+    *out = &s->base;
+    return 0;
+}
