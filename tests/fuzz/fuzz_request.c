@@ -52,11 +52,11 @@ static void check_response(const struct scim_response *resp)
     }
     if (resp->status < 400)
         return;
+    snprintf(want, sizeof want, "%d", resp->status);
     if (!resp->body)
-        die("error response without a body", NULL);
+        die("error response without a body, status", want);
     body = json_loadb(resp->body, resp->body_len, 0, &jerr);
     status = json_object_get(body, "status");
-    snprintf(want, sizeof want, "%d", resp->status);
     if (!json_is_string(status) || strcmp(json_string_value(status), want) != 0)
         die("error body is not a SCIM Error with the HTTP status", resp->body);
     json_decref(body);
