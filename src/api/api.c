@@ -389,7 +389,7 @@ static bool method_is(const struct api_req *r, const char *m)
     return strcmp(r->req->method, m) == 0;
 }
 
-static void method_not_allowed(struct api_req *r, const char *allowed)
+void api_method_not_allowed(struct api_req *r, const char *allowed)
 {
     struct scim_err e;
     scim_err_clear(&e);
@@ -484,7 +484,7 @@ static void discovery(struct api_req *r, int which, const char *arg)
     json_t *out = NULL;
 
     if (!method_is(r, "GET") && !method_is(r, "HEAD")) {
-        method_not_allowed(r, "GET");
+        api_method_not_allowed(r, "GET");
         return;
     }
     if (which == 0) {
@@ -579,7 +579,7 @@ static void route(struct api_req *r, const char *rest)
     }
     if (n == 1 && endpoint_is(r, seg[0], ".search")) {
         if (!method_is(r, "POST"))
-            method_not_allowed(r, "POST");
+            api_method_not_allowed(r, "POST");
         else
             api_root_search(r);
         goto out;
