@@ -8,7 +8,8 @@
  *    variables (extracted from response_json for later steps).
  *  - "pause" steps are skipped (they only slow the hosted runner down).
  *  - Runscope "scripts" (JavaScript) are not run. The only non-empty one (GET /Groups) logs
- *    whether Resources is an array; it is checked here as an extra, uncounted check.
+ *    whether Resources is an array; it is checked here as an extra, uncounted check. A second
+ *    extra check requires the upper-cased userName filter to find the created user.
  * Query strings are percent-encoded as Runscope sends them: a space becomes %20 and a double
  * quote %22 (never '+').
  *
@@ -335,6 +336,15 @@ static int run_request_step(json_t *step, int index, int *total, int *failed)
         !json_is_array(json_object_get(r.json, "Resources"))) {
         printf("  FAIL (script) Resources is not an array\n");
         (*failed)++;
+    }
+    /* Extra, uncounted: the case-sensitivity step only asserts 200 in the export, but Okta
+     * expects the upper-cased userName to find the user it created (caseExact:false). */
+    if (note && strstr(note, "Case Sensitivity")) {
+        json_t *n = json_object_get(r.json, "totalResults");
+        int hit = json_is_integer(n) && json_integer_value(n) == 1;
+        printf("  %s (extra) upper-cased userName finds the user: totalResults 1\n", hit ? "PASS" : "FAIL");
+        if (!hit)
+            (*failed)++;
     }
     if (r.status >= 400 || *failed)
         printf("  response %ld: %.300s\n", r.status, r.body);
