@@ -109,15 +109,32 @@ void api_json_take(struct api_req *r, int status, json_t *body)
     resp->content_type = SCIM_CONTENT_TYPE;
 }
 
+/* Error details may quote client input (an id, a filter, a method name): bytes that are not
+ * valid UTF-8 become '?', so the Error body can always be rendered as JSON. */
+static void printable_detail(const char *in, char *out, size_t outlen)
+{
+    size_t n = strlen(in);
+    if (n >= outlen)
+        n = outlen - 1;
+    memcpy(out, in, n);
+    out[n] = '\0';
+    if (scim_utf8_valid(out, n))
+        return;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)out[i] >= 0x80 || (unsigned char)out[i] < 0x20)
+            out[i] = '?';
+}
+
 void api_error(struct api_req *r, const struct scim_err *e)
 {
     int status = e->status >= 400 && e->status <= 599 ? e->status : 500;
     char st[8];
+    char detail[SCIM_ERR_DETAIL_MAX];
     json_t *body;
 
     snprintf(st, sizeof st, "%d", status);
-    body = json_pack("{s:[s],s:s,s:s}", "schemas", SCIM_MSG_ERROR, "status", st, "detail",
-                     e->detail[0] ? e->detail : scim_http_reason(status));
+    printable_detail(e->detail[0] ? e->detail : scim_http_reason(status), detail, sizeof detail);
+    body = json_pack("{s:[s],s:s,s:s}", "schemas", SCIM_MSG_ERROR, "status", st, "detail", detail);
     if (body && e->scim_type)
         json_object_set_new(body, "scimType", json_string(e->scim_type));
     r->scim_type = e->scim_type;
@@ -398,7 +415,7 @@ static bool method_is(const struct api_req *r, const char *m)
     return strcmp(r->req->method, m) == 0;
 }
 
-static void method_not_allowed(struct api_req *r, const char *allowed)
+void api_method_not_allowed(struct api_req *r, const char *allowed)
 {
     struct scim_err e;
     scim_err_clear(&e);
@@ -493,7 +510,7 @@ static void discovery(struct api_req *r, int which, const char *arg)
     json_t *out = NULL;
 
     if (!method_is(r, "GET") && !method_is(r, "HEAD")) {
-        method_not_allowed(r, "GET");
+        api_method_not_allowed(r, "GET");
         return;
     }
     if (which == 0) {
@@ -588,7 +605,7 @@ static void route(struct api_req *r, const char *rest)
     }
     if (n == 1 && endpoint_is(r, seg[0], ".search")) {
         if (!method_is(r, "POST"))
-            method_not_allowed(r, "POST");
+            api_method_not_allowed(r, "POST");
         else
             api_root_search(r);
         goto out;

@@ -660,16 +660,6 @@ static bool is(const struct api_req *r, const char *m)
     return strcmp(r->req->method, m) == 0;
 }
 
-static void not_allowed(struct api_req *r, const char *allowed)
-{
-    struct scim_err e;
-    scim_err_clear(&e);
-    scim_err_set(&e, 405, NULL, "The method %s is not allowed here; allowed: %s.", r->req->method,
-                 allowed);
-    scim_response_header(r->resp, "Allow", allowed);
-    api_error(r, &e);
-}
-
 void api_resource_dispatch(struct api_req *r, enum scim_rtype kind, const char *id, bool search)
 {
     const struct scim_resource_type *rt = scim_registry_rt(r->api->reg, kind);
@@ -679,7 +669,7 @@ void api_resource_dispatch(struct api_req *r, enum scim_rtype kind, const char *
         json_t *body = NULL;
         scim_err_clear(&err);
         if (!is(r, "POST")) {
-            not_allowed(r, "POST");
+            api_method_not_allowed(r, "POST");
             return;
         }
         if (api_parse_body(r, &body, &err) || api_query_from_search(r, body, &err)) {
@@ -697,7 +687,7 @@ void api_resource_dispatch(struct api_req *r, enum scim_rtype kind, const char *
         else if (is(r, "POST"))
             do_create(r, rt);
         else
-            not_allowed(r, "GET, POST");
+            api_method_not_allowed(r, "GET, POST");
         return;
     }
     if (is(r, "GET") || is(r, "HEAD"))
@@ -709,5 +699,5 @@ void api_resource_dispatch(struct api_req *r, enum scim_rtype kind, const char *
     else if (is(r, "DELETE"))
         do_delete(r, rt, id);
     else
-        not_allowed(r, "GET, PUT, PATCH, DELETE");
+        api_method_not_allowed(r, "GET, PUT, PATCH, DELETE");
 }
