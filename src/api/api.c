@@ -662,7 +662,8 @@ void scim_api_handle(void *ctx, const struct scim_request *req, struct scim_resp
     if (path[0] && path[strlen(path) - 1] == '/' && strlen(path) > plen + 1)
         r.compat |= SCIM_COMPAT_ENDPOINT_CASE;
 
-    scim_compat_names(r.compat, compat, sizeof compat);
+    resp->compat |= r.compat;
+    scim_compat_names(resp->compat, compat, sizeof compat);
     /* Truncation of the log fields is acceptable; the return value is checked only for errors. */
     if (snprintf(resp->log_extra, sizeof resp->log_extra, "tenant=%lld token=%s%s%s%s%s",
              (long long)r.tenant_id, r.token.name[0] ? r.token.name : "-",
