@@ -38,6 +38,7 @@ struct e2e_opts {
     size_t n_args;
     const char *const *env;  /* extra environment entries "NAME=VALUE" */
     size_t n_env;
+    const char *token_scopes; /* scopes of the minted token (scimctl --scopes); NULL = default */
 };
 
 /* Creates the temporary directory, mints a token with scimctl, spawns scimd with
