@@ -941,8 +941,8 @@ static void members(struct adm *a, const char *gid)
     scim_err_clear(&err);
     if (scim_store_get(r->api->st, a->t.id, SCIM_RT_USER, v, 0, &x, &err) &&
         scim_store_get(r->api->st, a->t.id, SCIM_RT_GROUP, v, 0, &x, &err)) {
-        json_decref(body);
         failf(r, 404, "no user or group with id %s", v);
+        json_decref(body);
         return;
     }
     json_decref(x);
