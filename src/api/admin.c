@@ -647,10 +647,11 @@ static int list_views(struct adm *a, enum scim_rtype kind, const char *filter_te
     struct api_req *r = a->r;
     struct scim_filter_limits lim = {r->api->cfg.max_filter_length, r->api->cfg.max_filter_depth};
     struct scim_filter *f = NULL;
-    struct scim_store_page page = {0, NULL};
+    struct scim_store_page page;
     json_t *items = NULL, *x;
     size_t i;
     int rc = -1;
+    memset(&page, 0, sizeof page);
     if (filter_text && *filter_text && scim_filter_parse(filter_text, &lim, r->api->reg, &f, err))
         return -1;
     struct scim_store_query q = {.filter = f, .start_index = pg->start, .count = pg->count,

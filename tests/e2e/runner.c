@@ -1,7 +1,8 @@
 /* e2e_runner CASE.json: runs one end-to-end case file against a fresh scimd.
  *
  * Case file:
- *   {"name": "...", "server": {"args": [...], "env": [...]},          (server optional)
+ *   {"name": "...", "source": "where the flow comes from (informational)",
+ *    "server": {"args": [...], "env": [...]},                          (server optional)
  *    "steps": [ {"name": "...",
  *                "request": {"method": "GET", "path": "/Users?...", "headers": {...},
  *                            "body": <json, or a string sent raw>,
@@ -808,7 +809,7 @@ int main(int argc, char **argv)
     const char *cname = json_string_value(json_object_get(tc, "name"));
     json_t *server = json_object_get(tc, "server");
     const char *args[E2E_MAX_ARGS], *env[E2E_MAX_ARGS];
-    struct e2e_opts opts = {args, 0, env, 0, NULL};
+    struct e2e_opts opts = {args, 0, env, 0};
     size_t i;
     json_t *v;
     /* ${source} (the source tree) may appear in server arguments and environment, e.g. the
@@ -825,7 +826,9 @@ int main(int argc, char **argv)
         if (opts.n_env < E2E_MAX_ARGS)
             env[opts.n_env++] = json_string_value(v);
     }
-    opts.token_scopes = json_string_value(json_object_get(server_subst, "token_scopes"));
+    const char *scopes = json_string_value(json_object_get(server_subst, "token_scopes"));
+    if (scopes)
+        setenv("E2E_TOKEN_SCOPES", scopes, 1);
     if (e2e_server_start(&srv, &opts) != 0) {
         fprintf(stderr, "FAIL %s: scimd did not start\n", cname ? cname : argv[1]);
         e2e_server_cleanup(&srv, 0);

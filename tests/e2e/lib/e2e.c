@@ -312,9 +312,10 @@ int e2e_server_start(struct e2e_server *srv, const struct e2e_opts *opts)
     }
     char *argv[] = {(char *)ctl, (char *)"--db", srv->db, (char *)"token", (char *)"create",
                     (char *)"--name", (char *)"e2e", NULL, NULL, NULL};
-    if (opts && opts->token_scopes) {
+    const char *scopes = getenv("E2E_TOKEN_SCOPES");
+    if (scopes && *scopes) {
         argv[7] = (char *)"--scopes";
-        argv[8] = (char *)opts->token_scopes;
+        argv[8] = (char *)scopes;
     }
     char out[1024];
     int rc = run_capture(argv, srv->log, out, sizeof out);
