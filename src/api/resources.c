@@ -195,8 +195,10 @@ static void do_create(struct api_req *r, const struct scim_resource_type *rt)
         api_compat_check(r, 0, &err) ||
         check_member_count(r, in.members, &err) || hash_password(&in, pwhash, &err))
         goto fail;
-    if (scim_store_create(r->api->st, r->tenant_id, rt->kind, in.doc, in.members,
-                          in.password ? pwhash : NULL, o.flags, &res, &skipped, &err))
+    struct scim_store_wopts w;
+    api_wopts(r, &w);
+    if (scim_store_create_ex(r->api->st, r->tenant_id, rt->kind, in.doc, in.members,
+                             in.password ? pwhash : NULL, &w, o.flags, &res, &skipped, &err))
         goto fail;
     if (skipped)
         r->compat |= SCIM_COMPAT_UNKNOWN_MEMBER_SKIPPED;
@@ -470,6 +472,8 @@ static int replace_cb(void *vctx, json_t *current, struct scim_store_change *chg
     if (!old_doc)
         return scim_err_nomem(err);
     rc = scim_resource_check_immutable(c->rt, old_doc, c->in->doc, err);
+    if (rc == 0 && c->rt->kind == SCIM_RT_USER)
+        rc = api_policy_user_update(c->r, old_doc, c->in->doc, err);
     if (rc == 0 && !json_equal(old_doc, c->in->doc)) {
         chg->modified = true;
         chg->doc = json_incref(c->in->doc);
@@ -511,8 +515,10 @@ static void do_replace(struct api_req *r, const struct scim_resource_type *rt, c
         check_member_count(r, in.members, &err) || hash_password(&in, pwhash, &err))
         goto fail;
     ctx.pwhash = in.password ? pwhash : NULL;
-    if (scim_store_update(r->api->st, r->tenant_id, rt->kind, id, o.flags, replace_cb, &ctx, &res,
-                          &err))
+    struct scim_store_wopts w;
+    api_wopts(r, &w);
+    if (scim_store_update_ex(r->api->st, r->tenant_id, rt->kind, id, o.flags, replace_cb, &ctx, &w,
+                             &res, &err))
         goto fail;
     respond_resource(r, &o, 200, res);
     goto out;
@@ -554,9 +560,30 @@ static int patch_cb(void *vctx, json_t *current, struct scim_store_change *chg,
     /* The store may call us again after a conflict: start from a clean slate each time. */
     scim_member_change_release(&c->mc);
     scim_patch_result_release(&c->res);
+    json_t *before = NULL;
+    if (c->rt->kind == SCIM_RT_USER && api_policy_user_active(c->r) && !(before = doc_of(current)))
+        return scim_err_nomem(err);
     if (scim_patch_apply(&opts, current, c->body, c->rt->kind == SCIM_RT_GROUP ? &c->mc : NULL,
-                         &c->res, err))
+                         &c->res, err)) {
+        json_decref(before);
         return -1;
+    }
+    if (before) {
+        json_t *after = doc_of(current);
+        int prc = after ? api_policy_user_update(c->r, before, after, err) : scim_err_nomem(err);
+        json_decref(before);
+        if (prc == 0) {
+            /* email_changes "ignore" may have restored the old e-mails in `after` */
+            json_t *em = json_object_get(after, "emails");
+            if (!em)
+                json_object_del(current, "emails");
+            else if (json_object_set(current, "emails", em) < 0)
+                prc = scim_err_nomem(err);
+        }
+        json_decref(after);
+        if (prc)
+            return -1;
+    }
     if (check_member_count(c->r, c->mc.add, err) || check_member_count(c->r, c->mc.remove, err) ||
         api_compat_check(c->r, c->res.compat, err))
         return -1;
@@ -607,8 +634,10 @@ static void do_patch(struct api_req *r, const struct scim_resource_type *rt, con
     flags = body_wanted ? o.flags : 0;
     if (rt->kind == SCIM_RT_GROUP && scim_patch_needs_members(ctx.body))
         flags |= SCIM_STORE_LOAD_MEMBERS;
-    if (scim_store_update(r->api->st, r->tenant_id, rt->kind, id, flags, patch_cb, &ctx, &res,
-                          &err))
+    struct scim_store_wopts w;
+    api_wopts(r, &w);
+    if (scim_store_update_ex(r->api->st, r->tenant_id, rt->kind, id, flags, patch_cb, &ctx, &w, &res,
+                             &err))
         goto fail;
     r->compat |= ctx.res.compat;
     if (body_wanted) {
@@ -648,7 +677,9 @@ static void do_delete(struct api_req *r, const struct scim_resource_type *rt, co
             return;
         }
     }
-    if (scim_store_delete(r->api->st, r->tenant_id, rt->kind, id, expected, &err)) {
+    struct scim_store_wopts w;
+    api_wopts(r, &w);
+    if (scim_store_delete_ex(r->api->st, r->tenant_id, rt->kind, id, expected, 0, &w, &err)) {
         api_error(r, &err);
         return;
     }
