@@ -1,7 +1,8 @@
 /* e2e_runner CASE.json: runs one end-to-end case file against a fresh scimd.
  *
  * Case file:
- *   {"name": "...", "server": {"args": [...], "env": [...]},          (server optional)
+ *   {"name": "...", "source": "where the flow comes from (informational)",
+ *    "server": {"args": [...], "env": [...]},                          (server optional)
  *    "steps": [ {"name": "...",
  *                "request": {"method": "GET", "path": "/Users?...", "headers": {...},
  *                            "body": <json, or a string sent raw>,
@@ -17,7 +18,9 @@
  * ${var} is replaced in paths, header values and every string of bodies and expectations;
  * a string that is exactly "${var}" becomes the saved JSON value itself (number, object...).
  * ${base} is the absolute base URL, ${token} the bearer token, ${token_basic} the base64 of
- * "e2e:<token>" (for Basic auth).
+ * "e2e:<token>" (for Basic auth), ${root} the server root (the base URL without its SCIM
+ * prefix: "${root}/admin/v1/tenants"). "server": {"token_scopes": "scim:read admin"} mints the
+ * harness token with those scopes.
  *
  * Subset match: an expected object matches when each of its keys (case-sensitive) matches;
  * an expected array matches when each element matches a distinct actual element, in any
@@ -32,7 +35,8 @@
  * Checked automatically on every step: a response with content (any status but 204/304)
  * has Content-Type application/scim+json and a JSON body; 204/304 have no body; every
  * non-2xx answer is a SCIM Error (schemas has the Error URN, "status" is the HTTP status as a
- * string, "detail" is a string). */
+ * string, "detail" is a string). For paths under /admin/v1: Content-Type application/json and
+ * errors {"error": {"status": <int>, "code": <string>, "message": <string>}}. */
 #include <ctype.h>
 #include <regex.h>
 #include <stdio.h>
@@ -480,8 +484,47 @@ static int media_type_is(const char *ct, const char *want)
     return *ct == '\0' || *ct == ';';
 }
 
+/* ${root}: the base URL without its path ("http://127.0.0.1:PORT"). */
+static void set_root(void)
+{
+    char root[256];
+    snprintf(root, sizeof root, "%s", srv.base_url);
+    char *p = strstr(root, "://");
+    p = p ? strchr(p + 3, '/') : NULL;
+    if (p)
+        *p = '\0';
+    json_object_set_new(vars, "root", json_string(root));
+}
+
+static int admin_request; /* the current step's path is under /admin/v1 */
+
+static int admin_checks(const struct e2e_response *r)
+{
+    if (!media_type_is(r->content_type, "application/json")) {
+        snprintf(why, sizeof why, "admin API: Content-Type must be application/json, got '%s'",
+                 r->content_type ? r->content_type : "(none)");
+        return 0;
+    }
+    if (!r->json) {
+        snprintf(why, sizeof why, "the body is not JSON: %.500s", r->body);
+        return 0;
+    }
+    if (r->status >= 200 && r->status < 300)
+        return 1;
+    json_t *e = json_object_get(r->json, "error");
+    if (json_integer_value(json_object_get(e, "status")) != r->status ||
+        !json_is_string(json_object_get(e, "code")) || !json_is_string(json_object_get(e, "message"))) {
+        snprintf(why, sizeof why, "admin API error must be {\"error\":{status,code,message}}: %.500s",
+                 r->body);
+        return 0;
+    }
+    return 1;
+}
+
 static int auto_checks(const struct e2e_response *r)
 {
+    if (admin_request && r->status != 204 && r->status != 304)
+        return admin_checks(r);
     if (r->status == 204 || r->status == 304) {
         if (r->body_len != 0) {
             snprintf(why, sizeof why, "a %ld response must have no body, got: %.500s", r->status,
@@ -662,6 +705,7 @@ static int run_request(json_t *req, struct e2e_response *r)
             goto out;
     }
     printf("  %s %s\n", method, path);
+    admin_request = strstr(path, "/admin/v1") != NULL;
     if (e2e_request(&srv, method, path, (const char *const *)lines, body, r) != 0) {
         snprintf(why, sizeof why, "transport error: %s", r->error);
         goto out;
@@ -683,6 +727,7 @@ static int run_step(json_t *step)
             return 0;
         }
         json_object_set_new(vars, "base", json_string(srv.base_url));
+        set_root();
         return 1;
     }
     json_t *req = json_object_get(step, "request");
@@ -781,6 +826,9 @@ int main(int argc, char **argv)
         if (opts.n_env < E2E_MAX_ARGS)
             env[opts.n_env++] = json_string_value(v);
     }
+    const char *scopes = json_string_value(json_object_get(server_subst, "token_scopes"));
+    if (scopes)
+        setenv("E2E_TOKEN_SCOPES", scopes, 1);
     if (e2e_server_start(&srv, &opts) != 0) {
         fprintf(stderr, "FAIL %s: scimd did not start\n", cname ? cname : argv[1]);
         e2e_server_cleanup(&srv, 0);
@@ -789,6 +837,7 @@ int main(int argc, char **argv)
         return 1;
     }
     json_object_set_new(vars, "base", json_string(srv.base_url));
+    set_root();
     json_object_set_new(vars, "token", json_string(srv.token));
     char userpass[600];
     snprintf(userpass, sizeof userpass, "e2e:%s", srv.token);
