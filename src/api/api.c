@@ -156,6 +156,20 @@ void api_etag_header(struct api_req *r, json_t *resource)
         scim_response_header(r->resp, "ETag", v);
 }
 
+int api_compat_check(struct api_req *r, uint32_t extra, struct scim_err *err)
+{
+    uint32_t hit = (r->compat | extra) & r->api->cfg.compat_disabled;
+    char names[256];
+
+    if (!hit)
+        return 0;
+    scim_compat_names(hit, names, sizeof names);
+    return scim_err_set(err, 400, SCIM_TYPE_INVALID_SYNTAX,
+                        "The request relies on the compatibility behaviour %s, which this server "
+                        "has turned off (see docs/compatibility.md).",
+                        names);
+}
+
 /* --- request body -------------------------------------------------------------------------- */
 
 /* Nesting depth of a JSON text (brackets outside strings), computed before parsing so that a
@@ -531,6 +545,13 @@ static void discovery(struct api_req *r, int which, const char *arg)
     const struct scim_api *api = r->api;
     json_t *out = NULL;
 
+    struct scim_err cerr;
+
+    scim_err_clear(&cerr);
+    if (api_compat_check(r, 0, &cerr)) {
+        api_error(r, &cerr);
+        return;
+    }
     if (!method_is(r, "GET") && !method_is(r, "HEAD")) {
         api_method_not_allowed(r, "GET");
         return;
@@ -705,7 +726,8 @@ void scim_api_handle(void *ctx, const struct scim_request *req, struct scim_resp
     if (path[0] && path[strlen(path) - 1] == '/' && strlen(path) > plen + 1)
         r.compat |= SCIM_COMPAT_ENDPOINT_CASE;
 
-    scim_compat_names(r.compat, compat, sizeof compat);
+    resp->compat |= r.compat;
+    scim_compat_names(resp->compat, compat, sizeof compat);
     /* Truncation of the log fields is acceptable; the return value is checked only for errors. */
     if (snprintf(resp->log_extra, sizeof resp->log_extra, "tenant=%lld token=%s%s%s%s%s",
              (long long)r.tenant_id, r.token.name[0] ? r.token.name : "-",

@@ -74,6 +74,10 @@ void api_error(struct api_req *r, const struct scim_err *e);
 void api_json_take(struct api_req *r, int status, json_t *body);
 /* Parses the request body as one JSON object (400 invalidSyntax otherwise; depth-limited). */
 int api_parse_body(struct api_req *r, json_t **out, struct scim_err *err);
+/* Fails with 400 when the request has needed a compatibility behaviour the operator disabled
+ * (`extra` is OR-ed with r->compat first). Called where behaviours are detected, before any
+ * write is committed. */
+int api_compat_check(struct api_req *r, uint32_t extra, struct scim_err *err);
 /* Answers 405 with an Allow header listing `allowed` ("GET, POST"). */
 void api_method_not_allowed(struct api_req *r, const char *allowed);
 /* Adds the ETag header from resource.meta.version, if any. */

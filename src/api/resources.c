@@ -192,6 +192,7 @@ static void do_create(struct api_req *r, const struct scim_resource_type *rt)
     have_output = true;
     if (api_parse_body(r, &body, &err) ||
         scim_resource_normalize(r->api->reg, rt, body, SCIM_NORM_CREATE, &in, &r->compat, &err) ||
+        api_compat_check(r, 0, &err) ||
         check_member_count(r, in.members, &err) || hash_password(&in, pwhash, &err))
         goto fail;
     struct scim_store_wopts w;
@@ -302,7 +303,7 @@ static int list_params_init(struct api_req *r, struct list_params *lp, struct sc
         lp->q.count = 0; /* RFC 7644 §3.4.2.4: a negative count is 0 */
     if (lp->q.count > api->cfg.max_results)
         lp->q.count = api->cfg.max_results;
-    return 0;
+    return api_compat_check(r, 0, err);
 }
 
 static json_t *list_response(int64_t total, int64_t start, json_t *resources)
@@ -510,6 +511,7 @@ static void do_replace(struct api_req *r, const struct scim_resource_type *rt, c
     }
     if (api_parse_body(r, &body, &err) ||
         scim_resource_normalize(r->api->reg, rt, body, SCIM_NORM_REPLACE, &in, &r->compat, &err) ||
+        api_compat_check(r, 0, &err) ||
         check_member_count(r, in.members, &err) || hash_password(&in, pwhash, &err))
         goto fail;
     ctx.pwhash = in.password ? pwhash : NULL;
@@ -582,7 +584,8 @@ static int patch_cb(void *vctx, json_t *current, struct scim_store_change *chg,
         if (prc)
             return -1;
     }
-    if (check_member_count(c->r, c->mc.add, err) || check_member_count(c->r, c->mc.remove, err))
+    if (check_member_count(c->r, c->mc.add, err) || check_member_count(c->r, c->mc.remove, err) ||
+        api_compat_check(c->r, c->res.compat, err))
         return -1;
     if (!c->res.modified)
         return 0;
@@ -694,7 +697,13 @@ static bool is(const struct api_req *r, const char *m)
 void api_resource_dispatch(struct api_req *r, enum scim_rtype kind, const char *id, bool search)
 {
     const struct scim_resource_type *rt = scim_registry_rt(r->api->reg, kind);
+    struct scim_err cerr;
 
+    scim_err_clear(&cerr);
+    if (api_compat_check(r, 0, &cerr)) { /* endpoint_case, plus_as_space */
+        api_error(r, &cerr);
+        return;
+    }
     if (search) {
         struct scim_err err;
         json_t *body = NULL;

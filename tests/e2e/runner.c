@@ -11,7 +11,8 @@
  *                           "headers": {"Content-Type": "application/scim+json", "ETag": "$any"},
  *                           "body": <subset match>, "equals": <exact json>,
  *                           "absent": ["password", "Resources.members"],
- *                           "count": {"Resources": 2}},
+ *                           "count": {"Resources": 2},
+ *                           "log": "compat=op_case"},  (a substring of scimd's log after the step)
  *                "save": {"uid": "id", "etag": "header:ETag", "first": "Resources.0.id"}},
  *              {"name": "...", "restart": true} ] }          (graceful restart, same db)
  *
@@ -42,6 +43,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <strings.h>
 
 #include "e2e.h"
@@ -51,6 +53,8 @@
 static struct e2e_server srv;
 static json_t *vars;
 static char why[4096]; /* the reason of the last mismatch */
+
+static int log_contains(const char *needle);
 
 /* ---- substitution ---- */
 
@@ -779,6 +783,11 @@ static int run_step(json_t *step)
             goto out;
         }
     }
+    const char *log_needle = json_string_value(json_object_get(expect, "log"));
+    if (log_needle && !log_contains(log_needle)) {
+        snprintf(why, sizeof why, "scimd's log does not contain \"%s\"", log_needle);
+        goto out;
+    }
     if (!do_save(json_object_get(step, "save"), &r))
         goto out;
     ok = 1;
@@ -790,6 +799,26 @@ out:
     e2e_response_free(&r);
     json_decref(expect);
     return ok;
+}
+
+/* The request log line is written when the response has been sent, so it may appear a moment
+ * after the client has the response: poll for up to two seconds. */
+static int log_contains(const char *needle)
+{
+    for (int tries = 0; tries < 40; tries++) {
+        FILE *f = fopen(srv.log, "r");
+        char line[8192];
+        int found = 0;
+        if (f) {
+            while (!found && fgets(line, sizeof line, f))
+                found = strstr(line, needle) != NULL;
+            fclose(f);
+        }
+        if (found)
+            return 1;
+        usleep(50000);
+    }
+    return 0;
 }
 
 int main(int argc, char **argv)
