@@ -13,6 +13,7 @@
 #   BACKEND=sqlite|postgresql DB=URI (postgresql: an EMPTY database; sqlite: a file per N in WORK)
 #   SCIMD_BIN, SCIMCTL_BIN    use these binaries (default: build the release tree build-release)
 #   WORK=dir                  scratch (generated files, databases, logs); default a temp dir
+#   EXPORT_LIMIT_S=0          stop the full export after this many seconds (0: never)
 #   SMOKE=1                   ctest smoke: N=200, 1 s per scenario; fails on any error
 set -euo pipefail
 
@@ -167,10 +168,14 @@ wrk_run() { # $1 scenario, $2 label, $3 url, [$4 group id]
 
 ceiling() { # $1 label
     local CEIL_PORT
-    CEIL_PORT=$(free_port)
-    "$WORK/ceiling" "$CEIL_PORT" "$SERVER_THREADS" >/dev/null &
-    CEIL_PID=$!
-    sleep 0.3
+    for _ in 1 2 3 4 5; do
+        CEIL_PORT=$(free_port)
+        "$WORK/ceiling" "$CEIL_PORT" "$SERVER_THREADS" >/dev/null 2>&1 &
+        CEIL_PID=$!
+        sleep 0.3
+        kill -0 "$CEIL_PID" 2>/dev/null && break # else the port was taken meanwhile: retry
+        wait "$CEIL_PID" 2>/dev/null || true
+    done
     TOKEN=none wrk_run lookup "$1" "http://127.0.0.1:$CEIL_PORT"
     kill "$CEIL_PID"; wait "$CEIL_PID" 2>/dev/null || true; CEIL_PID=
 }
@@ -182,7 +187,13 @@ export_all() {
     local start end pages=0 items=0 mode=index body next cursor="" idx=1
     if api GET "/Users?cursor=&count=1000&attributes=id" 2>/dev/null | grep -q '"nextCursor"'; then mode=cursor; fi
     start=$(date +%s.%N)
+    local complete=true
     while :; do
+        if [ "${EXPORT_LIMIT_S:-0}" -gt 0 ] &&
+            [ "$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN {print (b - a > '"${EXPORT_LIMIT_S:-0}"')}')" = 1 ]; then
+            complete=false
+            break
+        fi
         if [ $mode = cursor ]; then body=$(api GET "/Users?cursor=$cursor&count=1000") || die "export page failed"
         else body=$(api GET "/Users?startIndex=$idx&count=1000") || die "export page failed"; fi
         local got
@@ -200,8 +211,8 @@ export_all() {
     end=$(date +%s.%N)
     local secs
     secs=$(awk -v a="$start" -v b="$end" 'BEGIN {printf "%.3f", b - a}')
-    log "export ($mode paging, 1000 per page): $items users in $pages pages, $secs s"
-    record "{\"scenario\":\"export\",\"mode\":\"$mode\",\"pages\":$pages,\"items\":$items,\"duration_s\":$secs,\"rps\":$(awk -v i="$items" -v s="$secs" 'BEGIN {printf "%.1f", i / s}'),\"errors\":0}" "export"
+    log "export ($mode paging, 1000 per page): $items users in $pages pages, $secs s (complete: $complete)"
+    record "{\"scenario\":\"export\",\"complete\":$complete,\"mode\":\"$mode\",\"pages\":$pages,\"items\":$items,\"duration_s\":$secs,\"rps\":$(awk -v i="$items" -v s="$secs" 'BEGIN {printf "%.1f", i / s}'),\"errors\":0}" "export"
 }
 
 # --- the runs --------------------------------------------------------------------------------

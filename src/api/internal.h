@@ -18,6 +18,8 @@ struct scim_api {
     char *public_url; /* owned copy or NULL */
     struct scim_store *st;
     const struct scim_registry *reg;
+    unsigned char cursor_key[32]; /* HMAC key of cursors, shared through the database (cursor.c) */
+    uint32_t cursor_epoch;        /* derived from the key: tells a foreign cursor from a forged one */
 };
 
 /* The SCIM query parameters (RFC 7644 §3.4.2), from the query string or a .search body. */
@@ -43,7 +45,28 @@ struct api_req {
     uint32_t compat;
     struct api_query q;
     const char *scim_type; /* of the error answered, for the log line */
+    struct scim_tenant tenant; /* the token's tenant (settings parsed), once authenticated */
+    bool have_tenant;
+    const char *path_tenant;   /* /tenants/{name}/scim/v2: the decoded name, else NULL */
+    char root_url[1024];       /* absolute server root URL, no trailing slash */
+    const char *admin_code;    /* admin API: error code answered, for the log line */
 };
+
+/* Authenticates the bearer token and loads its tenant into r->token / r->tenant (401). */
+int api_authenticate(struct api_req *r, struct scim_err *err);
+/* true if the token has the scope (space-separated list). */
+bool api_has_scope(const struct scim_token *t, const char *scope);
+/* Store write options for a SCIM request: the tenant's settings, origin scim, managedBy token. */
+void api_wopts(struct api_req *r, struct scim_store_wopts *w);
+
+/* The admin API (admin.c): `rest` is the path after "/admin/v1". */
+void api_admin_handle(struct api_req *r, const char *rest);
+
+/* Provisioning policies on SCIM updates (policy.c): checks/adjusts the new doc of a user
+ * against the old one (username_changes, email_changes). 0 or -1 (400 mutability). */
+bool api_policy_user_active(const struct api_req *r);
+int api_policy_user_update(struct api_req *r, json_t *old_doc, json_t *new_doc,
+                           struct scim_err *err);
 
 /* Renders `e` as a SCIM Error response. */
 void api_error(struct api_req *r, const struct scim_err *e);
@@ -51,6 +74,12 @@ void api_error(struct api_req *r, const struct scim_err *e);
 void api_json_take(struct api_req *r, int status, json_t *body);
 /* Parses the request body as one JSON object (400 invalidSyntax otherwise; depth-limited). */
 int api_parse_body(struct api_req *r, json_t **out, struct scim_err *err);
+/* Fails with 400 when the request has needed a compatibility behaviour the operator disabled
+ * (`extra` is OR-ed with r->compat first). Called where behaviours are detected, before any
+ * write is committed. */
+int api_compat_check(struct api_req *r, uint32_t extra, struct scim_err *err);
+/* Answers 405 with an Allow header listing `allowed` ("GET, POST"). */
+void api_method_not_allowed(struct api_req *r, const char *allowed);
 /* Adds the ETag header from resource.meta.version, if any. */
 void api_etag_header(struct api_req *r, json_t *resource);
 
@@ -64,5 +93,32 @@ void api_query_release(struct api_query *q);
 void api_resource_dispatch(struct api_req *r, enum scim_rtype kind, const char *id, bool search);
 /* Root-level POST /.search over all resource types. */
 void api_root_search(struct api_req *r);
+
+/* POST /Bulk (bulk.c). `exact` is false when the path has segments after /Bulk (404). */
+void api_bulk(struct api_req *r, bool exact);
+
+/* RFC 9865 cursors (cursor.c): opaque, HMAC-authenticated keyset positions. */
+struct api_cursor {
+    bool backward; /* true: the page before `pk`; false: the page after `pk` */
+    int64_t pk;    /* 0 with !backward: the first page */
+};
+/* Loads the cursor key from the store (created on first use). */
+int api_cursor_init(struct scim_api *api, struct scim_err *err);
+/* Decodes a cursor for resource type `kind`: "" is the first page; 400 invalidCursor when it
+ * is malformed or forged, 400 expiredCursor when older than cfg.cursor_timeout or issued by
+ * an earlier process. */
+int api_cursor_decode(const struct scim_api *api, int kind, const char *text,
+                      struct api_cursor *out, struct scim_err *err);
+/* Encodes a cursor into `out` (at least API_CURSOR_MAX bytes). */
+#define API_CURSOR_MAX 96
+void api_cursor_encode(const struct scim_api *api, int kind, const struct api_cursor *c,
+                       char out[API_CURSOR_MAX]);
+/* When the request has a cursor parameter, switches `q` to keyset paging (400 when combined
+ * with startIndex or sortBy, or when the cursor is bad). No-op without one. */
+int api_cursor_apply(struct api_req *r, int kind, struct scim_store_query *q, struct scim_err *err);
+/* Adds nextCursor/previousCursor to a ListResponse of a cursor page and drops startIndex.
+ * -1 on out of memory. */
+int api_cursor_finish(struct api_req *r, int kind, const struct scim_store_query *q,
+                      const struct scim_store_page *page, json_t *list);
 
 #endif

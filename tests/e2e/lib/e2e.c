@@ -311,7 +311,12 @@ int e2e_server_start(struct e2e_server *srv, const struct e2e_opts *opts)
         return -1;
     }
     char *argv[] = {(char *)ctl, (char *)"--db", srv->db, (char *)"token", (char *)"create",
-                    (char *)"--name", (char *)"e2e", NULL};
+                    (char *)"--name", (char *)"e2e", NULL, NULL, NULL};
+    const char *scopes = getenv("E2E_TOKEN_SCOPES");
+    if (scopes && *scopes) {
+        argv[7] = (char *)"--scopes";
+        argv[8] = (char *)scopes;
+    }
     char out[1024];
     int rc = run_capture(argv, srv->log, out, sizeof out);
     rtrim(out);

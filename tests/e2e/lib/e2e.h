@@ -40,7 +40,8 @@ struct e2e_opts {
     size_t n_env;
 };
 
-/* Creates the temporary directory, mints a token with scimctl, spawns scimd with
+/* Creates the temporary directory, mints a token with scimctl (with the scopes named by the
+ * environment variable E2E_TOKEN_SCOPES when set, e.g. "scim:read scim:write admin"), spawns scimd with
  * `--listen 127.0.0.1:0 --db DIR/scimd.db` plus opts->args, and waits (20 s at most) for its
  * "listening on" line. `opts` may be NULL. Returns 0, or -1 with a message on stderr. */
 int e2e_server_start(struct e2e_server *srv, const struct e2e_opts *opts);
