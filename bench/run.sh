@@ -13,6 +13,8 @@
 #   BACKEND=sqlite|postgresql DB=URI (postgresql: an EMPTY database; sqlite: a file per N in WORK)
 #   SCIMD_BIN, SCIMCTL_BIN    use these binaries (default: build the release tree build-release)
 #   WORK=dir                  scratch (generated files, databases, logs); default a temp dir
+#   REUSE_DB=1                keep an existing SQLite database in WORK (no import; results are
+#                             appended to a fresh file all the same)
 #   EXPORT_LIMIT_S=0          stop the full export after this many seconds (0: never)
 #   SMOKE=1                   ctest smoke: N=200, 1 s per scenario; fails on any error
 set -euo pipefail
@@ -224,22 +226,28 @@ for n in $N; do
     [ "$SMOKE" = 1 ] && RESULT=$WORK/smoke.json
     : >"$RESULT"
     DBURI=$(db_uri "$n")
-    [ "$BACKEND" = sqlite ] && rm -f "$DBURI" "$DBURI-wal" "$DBURI-shm"
+    reuse=0
+    if [ "${REUSE_DB:-0}" = 1 ] && [ "$BACKEND" = sqlite ] && [ -s "$DBURI" ]; then reuse=1
+    elif [ "$BACKEND" = sqlite ]; then rm -f "$DBURI" "$DBURI-wal" "$DBURI-shm"; fi
     : >"$WORK/scimd.log"
 
     want ceiling && ceiling ceiling
 
     JSONL=$WORK/dir-$n.jsonl
     [ -s "$JSONL" ] || "$WORK/gen" "$n" "$spare" >"$JSONL"
-    log "N=$n: importing $(wc -l <"$JSONL") lines ($(du -h "$JSONL" | cut -f1)) into $BACKEND"
-    t0=$(date +%s.%N)
-    "$SCIMCTL_BIN" --db "$DBURI" import "$JSONL" >"$WORK/import.txt" || die "import failed: $(cat "$WORK/import.txt")"
-    t1=$(date +%s.%N)
-    import_s=$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.2f", b - a}')
-    log "N=$n: $(cat "$WORK/import.txt") (wall $import_s s)"
+    if [ $reuse = 0 ]; then
+        log "N=$n: importing $(wc -l <"$JSONL") lines ($(du -h "$JSONL" | cut -f1)) into $BACKEND"
+        t0=$(date +%s.%N)
+        "$SCIMCTL_BIN" --db "$DBURI" import "$JSONL" >"$WORK/import.txt" || die "import failed: $(cat "$WORK/import.txt")"
+        t1=$(date +%s.%N)
+        import_s=$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.2f", b - a}')
+        log "N=$n: $(cat "$WORK/import.txt") (wall $import_s s)"
+        echo "{\"scenario\":\"import\",\"label\":\"import\",\"n\":$n,\"backend\":\"$BACKEND\",\"lines\":$(wc -l <"$JSONL"),\"duration_s\":$import_s,\"db_bytes\":$(db_bytes "$DBURI"),\"errors\":0}" >>"$RESULT"
+    else
+        log "N=$n: reusing $DBURI (REUSE_DB=1)"
+    fi
     TOKEN=$("$SCIMCTL_BIN" --db "$DBURI" token create --name "bench-$RANDOM$RANDOM")
     start_server "$DBURI" full
-    echo "{\"scenario\":\"import\",\"label\":\"import\",\"n\":$n,\"backend\":\"$BACKEND\",\"lines\":$(wc -l <"$JSONL"),\"duration_s\":$import_s,\"db_bytes\":$(db_bytes "$DBURI"),\"errors\":0}" >>"$RESULT"
 
     big=$n; [ "$n" -gt 10000 ] || big=
     want lookup && wrk_run lookup lookup "$BASE"

@@ -155,6 +155,10 @@ static const char *const migrations[] = {
     "ALTER TABLE members ADD COLUMN origin TEXT NOT NULL DEFAULT 'scim';"
     "CREATE INDEX tokens_tenant ON tokens(tenant_id);"
     "CREATE INDEX emails_resource_primary ON emails(resource_pk, primary_);",
+    /* 3: SCIM lists and counts only live rows (deprovisioned = 0); with the flag in an index
+     * they are answered from the index alone. Without it every unfiltered page (count(*) and
+     * OFFSET) read the whole table: 1 s per GET /Users page at 1M users (BENCHMARKS.md). */
+    "CREATE INDEX resources_live ON resources(tenant_id, kind, deprovisioned);",
 };
 
 struct conn {
@@ -1795,6 +1799,7 @@ static int import_members(struct conn *c, sqlite3_stmt *by_name, int64_t tenant,
         sqlite3_bind_int64(s, 1, group_pk);
         sqlite3_bind_int64(s, 2, mpk);
         bind_text_or_null(s, 3, json_string_value(json_object_get(m, "display")));
+        sqlite3_bind_text(s, 4, "scim", -1, SQLITE_STATIC); /* as if the IdP had sent them */
         int rc = sqlite3_step(s);
         done(s);
         if (rc != SQLITE_DONE)
