@@ -43,6 +43,8 @@ struct options {
     const char *max_body;
     const char *max_results;
     const char *schema_extensions;
+    const char *rate_limit_token;
+    const char *rate_limit_tenant;
 };
 
 /* One row per option: flag, environment variable, where it lands, default (for --help). */
@@ -84,6 +86,12 @@ static const struct optdef optdefs[] = {
      "JSON file declaring custom extension schemas for User and Group (see\n"
      "docs/extensions.md). They are validated on input, stored, returned, usable in\n"
      "filters, PATCH paths and sortBy, and published in /Schemas and /ResourceTypes."},
+    {"--rate-limit-token", "SCIMD_RATE_LIMIT_TOKEN", OPT(rate_limit_token), "N/s[:BURST]", "off",
+     "Requests per second (or N/m, N/h) each bearer token may make, with an optional\n"
+     "burst (default: one second's worth). Beyond it: 429 with Retry-After. Off by\n"
+     "default: identity providers retry poorly. See docs/security.md."},
+    {"--rate-limit-tenant", "SCIMD_RATE_LIMIT_TENANT", OPT(rate_limit_tenant), "N/s[:BURST]",
+     "off", "Requests per second all tokens of one tenant may make together, as above."},
 };
 
 #define N_OPTDEFS (sizeof optdefs / sizeof optdefs[0])
@@ -98,6 +106,7 @@ static void usage(FILE *f)
     fputs("usage: scimd [--listen HOST:PORT] [--db URI] [--public-url URL] [--prefix PATH]\n"
           "             [--log-level LEVEL] [--tls-cert FILE --tls-key FILE] [--threads N]\n"
           "             [--max-body BYTES] [--max-results N] [--schema-extensions FILE]\n"
+          "             [--rate-limit-token N/s[:BURST]] [--rate-limit-tenant N/s[:BURST]]\n"
           "       scimd --help | --version\n",
           f);
 }
@@ -111,6 +120,7 @@ static void help(void)
           "    scimd [--listen HOST:PORT] [--db URI] [--public-url URL] [--prefix PATH]\n"
           "          [--log-level LEVEL] [--tls-cert FILE --tls-key FILE] [--threads N]\n"
           "          [--max-body BYTES] [--max-results N] [--schema-extensions FILE]\n"
+          "          [--rate-limit-token N/s[:BURST]] [--rate-limit-tenant N/s[:BURST]]\n"
           "    scimd --help | --version\n"
           "\n"
           "DESCRIPTION\n"
@@ -368,6 +378,12 @@ int main(int argc, char **argv)
         return usage_error("invalid --max-body \"%s\" (1-1073741824)", o.max_body);
     if (o.max_results && parse_count(o.max_results, 1, 1000000, &max_results) != 0)
         return usage_error("invalid --max-results \"%s\" (1-1000000)", o.max_results);
+    if (o.rate_limit_token && scim_rate_parse(o.rate_limit_token, &acfg.rate_token) != 0)
+        return usage_error("invalid --rate-limit-token \"%s\" (N/s, N/m or N/h, then :BURST)",
+                           o.rate_limit_token);
+    if (o.rate_limit_tenant && scim_rate_parse(o.rate_limit_tenant, &acfg.rate_tenant) != 0)
+        return usage_error("invalid --rate-limit-tenant \"%s\" (N/s, N/m or N/h, then :BURST)",
+                           o.rate_limit_tenant);
     if ((o.tls_cert != NULL) != (o.tls_key != NULL))
         return usage_error("--tls-cert and --tls-key go together");
     if (o.schema_extensions && !*o.schema_extensions)

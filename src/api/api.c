@@ -18,6 +18,9 @@
  * write transaction. */
 #define TOKEN_TOUCH_INTERVAL_US (60 * 1000000LL)
 
+/* Keys each rate limiter tracks before evicting the least recently seen. */
+#define RATELIMIT_SLOTS 4096
+
 void scim_api_config_defaults(struct scim_api_config *cfg)
 {
     memset(cfg, 0, sizeof *cfg);
@@ -62,6 +65,13 @@ int scim_api_new(const struct scim_api_config *cfg, struct scim_store *st,
     api->cfg.public_url = api->public_url;
     api->st = st;
     api->reg = reg;
+    if ((cfg->rate_token.rate > 0 &&
+         !(api->rl_token = scim_ratelimit_new(&cfg->rate_token, RATELIMIT_SLOTS))) ||
+        (cfg->rate_tenant.rate > 0 &&
+         !(api->rl_tenant = scim_ratelimit_new(&cfg->rate_tenant, RATELIMIT_SLOTS)))) {
+        scim_api_free(&api);
+        return scim_err_nomem(err);
+    }
     *out = api;
     return 0;
 }
@@ -72,6 +82,8 @@ void scim_api_free(struct scim_api **api)
         return;
     free((*api)->prefix);
     free((*api)->public_url);
+    scim_ratelimit_free(&(*api)->rl_token);
+    scim_ratelimit_free(&(*api)->rl_tenant);
     free(*api);
     *api = NULL;
 }
@@ -456,6 +468,29 @@ static int authenticate(struct api_req *r, struct scim_err *err)
     return 0;
 }
 
+/* Applies the per-token then the per-tenant limit: 429 with an integer Retry-After. */
+static int rate_limit(struct api_req *r, struct scim_err *err)
+{
+    struct scim_api *api = r->api;
+    int64_t now;
+    int wait = 0;
+    char v[16];
+
+    if (!api->rl_token && !api->rl_tenant)
+        return 0;
+    now = scim_ratelimit_now_us();
+    if (api->rl_token)
+        wait = scim_ratelimit_take(api->rl_token, r->token.id, now);
+    if (!wait && api->rl_tenant)
+        wait = scim_ratelimit_take(api->rl_tenant, r->tenant_id, now);
+    if (!wait)
+        return 0;
+    snprintf(v, sizeof v, "%d", wait);
+    scim_response_header(r->resp, "Retry-After", v);
+    return scim_err_set(err, 429, NULL, "Too many requests; retry after %d second%s.", wait,
+                        wait == 1 ? "" : "s");
+}
+
 static bool has_scope(const struct scim_token *t, const char *scope)
 {
     size_t n = strlen(scope);
@@ -567,7 +602,7 @@ static void route(struct api_req *r, const char *rest)
         goto out;
     }
 
-    if (authenticate(r, &err) || authorize(r, write && !(n == 1 && endpoint_is(r, seg[0], ".search")) &&
+    if (authenticate(r, &err) || rate_limit(r, &err) || authorize(r, write && !(n == 1 && endpoint_is(r, seg[0], ".search")) &&
                                                   !(n == 2 && endpoint_is(r, seg[1], ".search")),
                                           &err)) {
         api_error(r, &err);

@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "common/err.h"
+#include "api/ratelimit.h"
 #include "common/exchange.h"
 #include "scim/schema.h"
 #include "store/store.h"
@@ -23,6 +24,8 @@ struct scim_api_config {
     int64_t default_count;    /* page size when count is absent */
     size_t max_operations;    /* PATCH operations per request */
     size_t max_members_per_request; /* member values in one request */
+    struct scim_rate rate_token;  /* requests per bearer token; rate 0 = unlimited (default) */
+    struct scim_rate rate_tenant; /* requests per tenant; rate 0 = unlimited (default) */
 };
 
 /* Fills `cfg` with the defaults. */

@@ -18,6 +18,8 @@ struct scim_api {
     char *public_url; /* owned copy or NULL */
     struct scim_store *st;
     const struct scim_registry *reg;
+    struct scim_ratelimit *rl_token;  /* NULL = no limit */
+    struct scim_ratelimit *rl_tenant; /* NULL = no limit */
 };
 
 /* The SCIM query parameters (RFC 7644 §3.4.2), from the query string or a .search body. */
