@@ -421,10 +421,85 @@ void e2e_server_dump_log(const struct e2e_server *srv, int lines)
     fprintf(stderr, "----\n");
 }
 
+void e2e_secret(struct e2e_server *srv, const char *secret)
+{
+    if (!secret || strlen(secret) < 6 || srv->n_secrets == E2E_MAX_SECRETS)
+        return;
+    for (size_t i = 0; i < srv->n_secrets; i++)
+        if (!strcmp(srv->secrets[i], secret))
+            return;
+    srv->secrets[srv->n_secrets] = strdup(secret);
+    if (srv->secrets[srv->n_secrets])
+        srv->n_secrets++;
+}
+
+static char *read_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    char *data = NULL;
+    size_t cap = 0;
+    *len = 0;
+    if (!f)
+        return NULL;
+    for (;;) {
+        if (*len + 4096 + 1 > cap) {
+            cap = cap ? cap * 2 : 65536;
+            char *p = realloc(data, cap);
+            if (!p)
+                break;
+            data = p;
+        }
+        size_t n = fread(data + *len, 1, cap - *len - 1, f);
+        if (n == 0)
+            break;
+        *len += n;
+    }
+    fclose(f);
+    if (data)
+        data[*len] = '\0';
+    return data;
+}
+
+static int contains(const char *hay, size_t len, const char *needle)
+{
+    size_t n = strlen(needle);
+    for (size_t i = 0; n && i + n <= len; i++)
+        if (hay[i] == needle[0] && !memcmp(hay + i, needle, n))
+            return 1;
+    return 0;
+}
+
+static int leaked(const char *log, size_t len, const char *what, const char *secret)
+{
+    if (!secret[0] || !contains(log, len, secret))
+        return 0;
+    fprintf(stderr, "e2e: FAIL: scimd's log contains %s \"%s\"\n", what, secret);
+    return 1;
+}
+
+int e2e_server_check_secrets(const struct e2e_server *srv)
+{
+    size_t len;
+    int n = 0;
+    char *log = srv->log[0] ? read_file(srv->log, &len) : NULL;
+    if (!log)
+        return 0;
+    n += leaked(log, len, "the bearer token", srv->token);
+    n += leaked(log, len, "the admin token", srv->admin_token);
+    for (size_t i = 0; i < srv->n_secrets; i++)
+        n += leaked(log, len, "a registered secret", srv->secrets[i]);
+    free(log);
+    return n;
+}
+
 void e2e_server_cleanup(struct e2e_server *srv, int success)
 {
+    int leaks;
     if (srv->pid > 0)
         e2e_server_stop(srv);
+    leaks = e2e_server_check_secrets(srv);
+    if (leaks)
+        success = 0;
     if (srv->dir[0]) {
         if (success) {
             remove_tree(srv->dir);
@@ -437,7 +512,13 @@ void e2e_server_cleanup(struct e2e_server *srv, int success)
         free(srv->args[i]);
     for (size_t i = 0; i < srv->n_env; i++)
         free(srv->env[i]);
-    srv->n_args = srv->n_env = 0;
+    for (size_t i = 0; i < srv->n_secrets; i++)
+        free(srv->secrets[i]);
+    srv->n_args = srv->n_env = srv->n_secrets = 0;
+    if (leaks) {
+        fprintf(stderr, "e2e: FAIL: %d secret(s) leaked into scimd's log\n", leaks);
+        exit(1);
+    }
 }
 
 /* ---- HTTP client ---- */

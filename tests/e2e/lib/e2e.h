@@ -13,6 +13,7 @@
 #include <jansson.h>
 
 #define E2E_MAX_ARGS 32
+#define E2E_MAX_SECRETS 64
 
 struct e2e_server {
     pid_t pid;              /* 0 when not running */
@@ -28,6 +29,10 @@ struct e2e_server {
     size_t n_args;
     char *env[E2E_MAX_ARGS];
     size_t n_env;
+    /* Strings that must never appear in scimd's log: the bearer token (always) and whatever
+     * e2e_secret() registered (passwords sent). Checked by e2e_server_cleanup(). */
+    char *secrets[E2E_MAX_SECRETS];
+    size_t n_secrets;
     /* Internal: the thread that drains scimd's stdout after the "listening on" line. */
     int out_fd;
     void *drain;
@@ -57,8 +62,20 @@ int e2e_server_kill9(struct e2e_server *srv);
 int e2e_server_restart(struct e2e_server *srv);
 
 /* Stops the server when still running; removes the temporary directory when `success`,
- * otherwise prints where it is and the tail of scimd's log. Frees the copied options. */
+ * otherwise prints where it is and the tail of scimd's log. Frees the copied options.
+ * Before that it checks that scimd's log contains none of the secrets (the token and what
+ * e2e_secret registered): when one is found it says so and exits the test with status 1, so
+ * that every e2e program gets this check. */
 void e2e_server_cleanup(struct e2e_server *srv, int success);
+
+/* Registers a string that must never appear in scimd's log (a password sent in a request).
+ * Strings shorter than 6 characters are ignored (too likely to occur by chance). Not
+ * thread-safe: call from the main thread. */
+void e2e_secret(struct e2e_server *srv, const char *secret);
+
+/* Returns how many registered secrets (bearer token included) occur in scimd's log, printing
+ * each one found to stderr. */
+int e2e_server_check_secrets(const struct e2e_server *srv);
 
 /* Prints the last `lines` lines of scimd's log to stderr. */
 void e2e_server_dump_log(const struct e2e_server *srv, int lines);
