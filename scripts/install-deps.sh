@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Installs the Debian packages scimd needs to build and test, when missing.
 # Usage: scripts/install-deps.sh [--test]
-#   --test   also install what the test suite needs (PostgreSQL server, Node.js/npm, clang).
+#   --test   also install what the test suite needs (PostgreSQL server, Node.js/npm, clang,
+#            the openssl CLI for the TLS test's certificate).
 set -euo pipefail
 
 pkgs=(build-essential cmake pkg-config libmicrohttpd-dev libjansson-dev libsqlite3-dev
       libpq-dev libssl-dev libargon2-dev)
 if [ "${1:-}" = "--test" ]; then
-    pkgs+=(libcmocka-dev libcurl4-openssl-dev curl sqlite3 nodejs npm)
+    pkgs+=(libcmocka-dev libcurl4-openssl-dev curl sqlite3 openssl nodejs npm)
 fi
 
 missing=()

@@ -790,7 +790,7 @@ int main(int argc, char **argv)
     const char *cname = json_string_value(json_object_get(tc, "name"));
     json_t *server = json_object_get(tc, "server");
     const char *args[E2E_MAX_ARGS], *env[E2E_MAX_ARGS];
-    struct e2e_opts opts = {args, 0, env, 0};
+    struct e2e_opts opts = {args, 0, env, 0, NULL};
     size_t i;
     json_t *v;
     /* ${source} (the source tree) may appear in server arguments and environment, e.g. the

@@ -296,6 +296,8 @@ int e2e_server_start(struct e2e_server *srv, const struct e2e_opts *opts)
         for (size_t i = 0; i < opts->n_env; i++)
             if (!(srv->env[srv->n_env++] = strdup(opts->env[i])))
                 return -1;
+        if (opts->cainfo)
+            snprintf(srv->cainfo, sizeof srv->cainfo, "%s", opts->cainfo);
     }
     snprintf(srv->dir, sizeof srv->dir, "%s/scimd-e2e-XXXXXX", env_or("TMPDIR", "/tmp"));
     if (!mkdtemp(srv->dir)) {
@@ -668,6 +670,8 @@ int e2e_request(const struct e2e_server *srv, const char *method, const char *pa
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 10L);
     if (!strcmp(method, "HEAD"))
         curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+    if (srv->cainfo[0])
+        curl_easy_setopt(c, CURLOPT_CAINFO, srv->cainfo);
     if (body) {
         curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
         curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(body));

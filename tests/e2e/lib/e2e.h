@@ -24,6 +24,7 @@ struct e2e_server {
     char dir[512];          /* the temporary directory */
     char db[640];           /* dir + "/scimd.db" */
     char log[640];          /* dir + "/scimd.log": scimd's stderr (appended over restarts) */
+    char cainfo[640];       /* CA file for https (from e2e_opts.cainfo), or "" */
     /* Copied from the options so e2e_server_restart() can start the same server again. */
     char *args[E2E_MAX_ARGS];
     size_t n_args;
@@ -43,6 +44,7 @@ struct e2e_opts {
     size_t n_args;
     const char *const *env;  /* extra environment entries "NAME=VALUE" */
     size_t n_env;
+    const char *cainfo;      /* PEM file curl trusts for an https server (--tls-cert), or NULL */
 };
 
 /* Creates the temporary directory, mints a token with scimctl, spawns scimd with
