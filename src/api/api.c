@@ -253,6 +253,16 @@ static int query_set(struct api_req *r, const char *name, char *value, struct sc
     return rc;
 }
 
+/* A percent-encoded NUL would silently cut the decoded C string (a filter "%00" would become
+ * no filter at all), so it is refused wherever text is decoded. */
+static bool has_encoded_nul(const char *p, size_t len)
+{
+    for (size_t i = 0; i + 2 < len; i++)
+        if (p[i] == '%' && p[i + 1] == '0' && p[i + 2] == '0')
+            return true;
+    return false;
+}
+
 int api_query_parse(struct api_req *r, struct scim_err *err)
 {
     const char *p = r->req->raw_query ? r->req->raw_query : "";
@@ -271,6 +281,16 @@ int api_query_parse(struct api_req *r, struct scim_err *err)
                 free(name);
                 free(value);
                 return scim_err_nomem(err);
+            }
+            if (has_encoded_nul(p, len)) {
+                rc = scim_err_set(err, 400,
+                                  scim_streq_ci(name, "filter") ? SCIM_TYPE_INVALID_FILTER
+                                                                : SCIM_TYPE_INVALID_VALUE,
+                                  "The query parameter %s contains an encoded NUL character.",
+                                  scim_streq_ci(name, "filter") ? "filter" : "value");
+                free(name);
+                free(value);
+                return rc;
             }
             rc = query_set(r, name, value, err);
             free(name);
@@ -372,7 +392,7 @@ static int split_path(const char *rest, char *seg[3])
     while (*p) {
         const char *slash = strchr(p, '/');
         size_t len = slash ? (size_t)(slash - p) : strlen(p);
-        if (n == 3)
+        if (n == 3 || has_encoded_nul(p, len))
             return -1;
         seg[n] = scim_url_decode(p, len, false);
         if (!seg[n])
