@@ -382,7 +382,7 @@ int api_query_from_search(struct api_req *r, json_t *body, struct scim_err *err)
 /* --- routing ------------------------------------------------------------------------------- */
 
 /* Splits the path after the prefix into at most 3 decoded segments. Returns the number of
- * segments, or -1 when there are more (or on out of memory, reported as more). */
+ * segments, -1 when there are more, or -2 on out of memory. */
 static int split_path(const char *rest, char *seg[3])
 {
     int n = 0;
@@ -396,7 +396,7 @@ static int split_path(const char *rest, char *seg[3])
             return -1;
         seg[n] = scim_url_decode(p, len, false);
         if (!seg[n])
-            return -1;
+            return -2;
         n++;
         p += len;
         while (*p == '/')
@@ -599,6 +599,11 @@ static void route(struct api_req *r, const char *rest)
     bool write = !(method_is(r, "GET") || method_is(r, "HEAD"));
 
     scim_err_clear(&err);
+    if (n == -2) {
+        scim_err_nomem(&err);
+        api_error(r, &err);
+        goto out;
+    }
     if (n < 0) {
         not_found(r, "No such endpoint.");
         goto out;
