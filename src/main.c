@@ -4,6 +4,7 @@
 #include "api/api.h"
 #include "auth/token.h"
 #include "common/err.h"
+#include "common/jsonalloc.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "http/server.h"
@@ -360,6 +361,7 @@ int main(int argc, char **argv)
     int sig, rc, status = EXIT_FAILURE;
 
     scim_err_clear(&err);
+    scim_json_alloc_init(); /* before any JSON value exists */
     rc = parse_args(argc, argv, &o);
     if (rc >= 0)
         return rc;

@@ -7,6 +7,7 @@
 
 #include "auth/token.h"
 #include "common/buf.h"
+#include "common/jsonalloc.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "scim/compat.h"
@@ -98,7 +99,14 @@ void api_json_take(struct api_req *r, int status, json_t *body)
     if (body)
         text = json_dumps(body, JSON_COMPACT | JSON_ENCODE_ANY);
     json_decref(body);
-    if (body && !text) {
+    /* A jansson allocation that failed during this request may have silently dropped part of
+     * a value (json_copy, json_object_set_new results ignored): whatever was about to be
+     * answered may rest on incomplete data, so the answer is a 500. */
+    if (scim_json_oom() && status < 500) {
+        free(text);
+        text = NULL;
+    }
+    if (!text && (body || scim_json_oom())) {
         /* Out of memory while rendering: answer a fixed 500 body. */
         static const char oom[] = "{\"schemas\":[\"" SCIM_MSG_ERROR "\"],\"status\":\"500\","
                                   "\"detail\":\"The server ran out of memory.\"}";
@@ -182,6 +190,12 @@ int api_parse_body(struct api_req *r, json_t **out, struct scim_err *err)
                             "The request body is nested more than %d levels deep.",
                             r->api->cfg.max_json_depth);
     v = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &jerr);
+    /* jansson may turn an allocation failure into a syntax error or a value with parts
+     * missing: either way the request fails with 500. */
+    if (scim_json_oom() || (!v && json_error_code(&jerr) == json_error_out_of_memory)) {
+        json_decref(v);
+        return scim_err_nomem(err);
+    }
     if (!v)
         return scim_err_set(err, 400, SCIM_TYPE_INVALID_SYNTAX,
                             "The request body is not valid JSON: %s (line %d, column %d).",
@@ -675,6 +689,7 @@ void scim_api_handle(void *ctx, const struct scim_request *req, struct scim_resp
     size_t plen = strlen(api->prefix);
     char compat[512];
 
+    scim_json_oom_clear();
     memset(&r, 0, sizeof r);
     r.api = api;
     r.req = req;

@@ -4,6 +4,7 @@
 
 #include <string.h>
 
+#include "common/jsonalloc.h"
 #include "common/util.h"
 
 int scim_store_open(const char *uri, const struct scim_store_opts *opts, struct scim_store **out,
@@ -96,6 +97,9 @@ int scim_store_create(struct scim_store *st, int64_t tenant_id, enum scim_rtype 
         return scim_err_internal(err, "store: members is not an array");
     if (!out)
         flags |= SCIM_STORE_NO_OUTPUT;
+    /* A doc built while jansson was out of memory may be missing parts: never store it. */
+    if (scim_json_oom())
+        return scim_err_nomem(err);
     return st->ops->create(st, tenant_id, kind, doc, members, password_hash, flags, out,
                            skipped_members, err);
 }
@@ -109,17 +113,37 @@ int scim_store_get(struct scim_store *st, int64_t tenant_id, enum scim_rtype kin
     return st->ops->get(st, tenant_id, kind, id, flags, out, err);
 }
 
+struct update_guard {
+    scim_store_update_fn fn;
+    void *ctx;
+};
+
+/* Runs the caller's update callback, then refuses the change (rolling back) when a jansson
+ * allocation failed meanwhile: the new doc may be missing parts. */
+static int guarded_update(void *ctx, json_t *current, struct scim_store_change *chg,
+                          struct scim_err *err)
+{
+    struct update_guard *g = ctx;
+    if (g->fn(g->ctx, current, chg, err))
+        return -1;
+    if (scim_json_oom())
+        return scim_err_nomem(err);
+    return 0;
+}
+
 int scim_store_update(struct scim_store *st, int64_t tenant_id, enum scim_rtype kind,
                       const char *id, unsigned flags, scim_store_update_fn fn, void *ctx,
                       json_t **out, struct scim_err *err)
 {
+    struct update_guard g = {fn, ctx};
+
     if (out)
         *out = NULL;
     if (!out)
         flags |= SCIM_STORE_NO_OUTPUT;
     if (!id)
         return scim_err_set(err, 404, NULL, "resource not found");
-    return st->ops->update(st, tenant_id, kind, id, flags, fn, ctx, out, err);
+    return st->ops->update(st, tenant_id, kind, id, flags, guarded_update, &g, out, err);
 }
 
 int scim_store_delete(struct scim_store *st, int64_t tenant_id, enum scim_rtype kind,
