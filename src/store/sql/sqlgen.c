@@ -182,7 +182,11 @@ struct operand {
     enum special sp;
 };
 
-#define SQL_ERR_FULL(g) scim_err_set((g)->err, 400, SCIM_TYPE_INVALID_FILTER, "filter is too complex")
+/* A buffer append fails at the buffer's cap (the filter is too complex: 400) or when out of
+ * memory (errno ENOMEM: 500). */
+#define SQL_ERR_FULL(g)                                                                            \
+    (errno == ENOMEM ? scim_err_nomem((g)->err)                                                    \
+                     : scim_err_set((g)->err, 400, SCIM_TYPE_INVALID_FILTER, "filter is too complex"))
 
 #define bad_filter(g, pos, fmt, arg) \
     scim_err_set_pos((g)->err, 400, SCIM_TYPE_INVALID_FILTER, (pos), fmt, (arg))
