@@ -5,6 +5,7 @@
  * a time, handed out by the pool (mutex + condition variable). Writers take the database write
  * lock up front with BEGIN IMMEDIATE, so two read-then-write transactions never deadlock on a
  * lock upgrade; busy_timeout makes them queue instead of failing. */
+#include <errno.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdlib.h>
@@ -917,7 +918,9 @@ static int list_sql(struct scim_store *st, int64_t tenant, enum scim_rtype kind,
         if (scim_sqlgen_where(&scim_sql_dialect_sqlite, rt, q->filter, tenant, 2, where, err) < 0)
             return -1;
         if (scim_buf_adds(&where->sql, ")") < 0)
-            return scim_err_set(err, 400, SCIM_TYPE_INVALID_FILTER, "filter is too complex");
+            return errno == ENOMEM ? scim_err_nomem(err)
+                                   : scim_err_set(err, 400, SCIM_TYPE_INVALID_FILTER,
+                                                  "filter is too complex");
     }
     return scim_sqlgen_order(&scim_sql_dialect_sqlite, rt, q->sort_by, q->descending, order, err);
 }
