@@ -276,6 +276,8 @@ static int list_params_init(struct api_req *r, struct list_params *lp, struct sc
     }
     if (r->q.sort_by && *r->q.sort_by) {
         if (scim_path_parse(r->q.sort_by, &lim, api->reg, &lp->sort, err) || lp->sort->filter) {
+            if (err->status == 500)
+                return -1; /* out of memory: not the client's fault */
             scim_err_set(err, 400, SCIM_TYPE_INVALID_VALUE,
                          "sortBy must name one attribute, such as userName or name.familyName.");
             return -1;
