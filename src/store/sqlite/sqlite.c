@@ -170,6 +170,10 @@ static sqlite3_stmt *stmt(struct conn *c, enum stmt_id id, struct scim_err *err)
     return c->st[id];
 }
 
+/* Text and blobs are bound SQLITE_STATIC: the caller's buffers outlive the step, and a
+ * static binding never allocates, whereas a failed copy (SQLITE_TRANSIENT out of memory)
+ * left the parameter NULL while the statement still ran: a token or resource "not found",
+ * a member silently skipped. Clearing the bindings here leaves no pointer behind. */
 static void done(sqlite3_stmt *s)
 {
     if (s) {
@@ -212,7 +216,7 @@ static void rollback(struct conn *c)
 
 static int bind_text_or_null(sqlite3_stmt *s, int i, const char *v)
 {
-    return v ? sqlite3_bind_text(s, i, v, -1, SQLITE_TRANSIENT) : sqlite3_bind_null(s, i);
+    return v ? sqlite3_bind_text(s, i, v, -1, SQLITE_STATIC) : sqlite3_bind_null(s, i);
 }
 
 static const char *col_text(sqlite3_stmt *s, int i)
@@ -462,7 +466,7 @@ static int read_row(struct conn *c, int64_t tenant, enum scim_rtype kind, const 
         return -1;
     sqlite3_bind_int64(s, 1, tenant);
     sqlite3_bind_int(s, 2, (int)kind);
-    sqlite3_bind_text(s, 3, id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(s, 3, id, -1, SQLITE_STATIC);
     int rc = sqlite3_step(s);
     if (rc == SQLITE_DONE) {
         done(s);
@@ -556,7 +560,7 @@ static int sync_emails(struct conn *c, int64_t tenant, int64_t pk, json_t *doc, 
         json_t *prim = json_object_get(e, "primary");
         sqlite3_bind_int64(s, 1, pk);
         sqlite3_bind_int64(s, 2, tenant);
-        sqlite3_bind_text(s, 3, v, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(s, 3, v, -1, SQLITE_STATIC);
         bind_text_or_null(s, 4, json_string_value(json_object_get(e, "type")));
         if (json_is_boolean(prim))
             sqlite3_bind_int(s, 5, json_is_true(prim));
@@ -575,7 +579,7 @@ static int lookup_pk(struct conn *c, int64_t tenant, const char *id, int64_t *pk
     if (!s)
         return -1;
     sqlite3_bind_int64(s, 1, tenant);
-    sqlite3_bind_text(s, 2, id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(s, 2, id, -1, SQLITE_STATIC);
     int rc = sqlite3_step(s);
     if (rc == SQLITE_ROW)
         *pk = sqlite3_column_int64(s, 0);
@@ -632,7 +636,7 @@ static int remove_members(struct conn *c, int64_t tenant, int64_t group_pk, json
             return -1;
         sqlite3_bind_int64(s, 1, group_pk);
         sqlite3_bind_int64(s, 2, tenant);
-        sqlite3_bind_text(s, 3, v, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(s, 3, v, -1, SQLITE_STATIC);
         int rc = sqlite3_step(s);
         done(s);
         if (rc != SQLITE_DONE)
@@ -668,7 +672,7 @@ static int sqlite_create(struct scim_store *st, int64_t tenant, enum scim_rtype 
         goto out;
     sqlite3_bind_int64(q, 1, tenant);
     sqlite3_bind_int(q, 2, (int)kind);
-    sqlite3_bind_text(q, 3, id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(q, 3, id, -1, SQLITE_STATIC);
     bind_text_or_null(q, 4, k.user_name);
     bind_text_or_null(q, 5, k.external_id);
     bind_text_or_null(q, 6, k.display_name);
@@ -1106,9 +1110,9 @@ static int sqlite_token_create(struct scim_store *st, int64_t tenant, const char
     if (!q)
         goto out;
     sqlite3_bind_int64(q, 1, tenant);
-    sqlite3_bind_text(q, 2, name, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_blob(q, 3, hash, 32, SQLITE_TRANSIENT);
-    sqlite3_bind_text(q, 4, scopes, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(q, 2, name, -1, SQLITE_STATIC);
+    sqlite3_bind_blob(q, 3, hash, 32, SQLITE_STATIC);
+    sqlite3_bind_text(q, 4, scopes, -1, SQLITE_STATIC);
     sqlite3_bind_int64(q, 5, scim_now_us());
     if (expires_us > 0)
         sqlite3_bind_int64(q, 6, expires_us);
@@ -1136,7 +1140,7 @@ static int sqlite_token_find(struct scim_store *st, const unsigned char hash[32]
     sqlite3_stmt *q = stmt(c, S_TOKEN_FIND, err);
     if (!q)
         goto out;
-    sqlite3_bind_blob(q, 1, hash, 32, SQLITE_TRANSIENT);
+    sqlite3_bind_blob(q, 1, hash, 32, SQLITE_STATIC);
     sqlite3_bind_int64(q, 2, now_us);
     int step = sqlite3_step(q);
     if (step == SQLITE_ROW) {
@@ -1234,7 +1238,7 @@ static int sqlite_token_revoke(struct scim_store *st, int64_t tenant, const char
     if (q) {
         sqlite3_bind_int64(q, 1, scim_now_us());
         sqlite3_bind_int64(q, 2, tenant);
-        sqlite3_bind_text(q, 3, name, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(q, 3, name, -1, SQLITE_STATIC);
         if (sqlite3_step(q) != SQLITE_DONE)
             db_fail(c, err, "token revoke");
         else if (sqlite3_changes(c->db) == 0)
