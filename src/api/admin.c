@@ -1016,6 +1016,23 @@ static void resources(struct adm *a, enum scim_rtype kind)
     }
 }
 
+/* --- provisioning log (plog_admin.c) -------------------------------------------------------- */
+
+static void provisioning_log(struct adm *a)
+{
+    struct scim_err err;
+    json_t *list = NULL;
+    scim_err_clear(&err);
+    if (!is(a->r, "GET")) {
+        not_allowed(a->r, "GET");
+        return;
+    }
+    if (api_plog_admin_list(a->r, a->t.id, &list, &err))
+        fail_err(a->r, &err);
+    else
+        reply(a->r, 200, list);
+}
+
 /* --- routing ------------------------------------------------------------------------------- */
 
 static int split(const char *rest, struct adm *a)
@@ -1102,6 +1119,8 @@ void api_admin_handle(struct api_req *r, const char *rest)
         resources(&a, SCIM_RT_GROUP);
     else if (strcmp(a.seg[2], "sign-in") == 0 && a.n == 3)
         sign_in(&a, NULL);
+    else if (strcmp(a.seg[2], "log") == 0 && a.n == 3)
+        provisioning_log(&a);
     else
         failf(r, 404, "no such endpoint");
 out:

@@ -319,3 +319,37 @@ int scim_store_delete_ex(struct scim_store *st, int64_t tenant_id, enum scim_rty
         return scim_err_set(err, 404, NULL, "resource not found");
     return st->ops->delete_ex(st, tenant_id, kind, id, expected_version, flags, w, err);
 }
+
+/* --- provisioning log ---------------------------------------------------------------------- */
+
+int scim_store_log_append_batch(struct scim_store *st, const struct scim_log_entry *const *entries,
+                                size_t n, struct scim_err *err)
+{
+    if (n == 0)
+        return 0;
+    if (!st->ops->log_append_batch)
+        return not_supported(st, err);
+    return st->ops->log_append_batch(st, entries, n, err);
+}
+
+int scim_store_log_query(struct scim_store *st, const struct scim_log_query *q,
+                         struct scim_log_entry **out, size_t *n, int64_t *total,
+                         struct scim_err *err)
+{
+    *out = NULL;
+    *n = 0;
+    *total = 0;
+    if (!st->ops->log_query)
+        return not_supported(st, err);
+    return st->ops->log_query(st, q, out, n, total, err);
+}
+
+int scim_store_log_prune(struct scim_store *st, int64_t before_us, int64_t max_per_tenant,
+                         int64_t *deleted, struct scim_err *err)
+{
+    if (deleted)
+        *deleted = 0;
+    if (!st->ops->log_prune)
+        return not_supported(st, err);
+    return st->ops->log_prune(st, before_us, max_per_tenant, deleted, err);
+}

@@ -67,6 +67,17 @@ struct scim_store_ops {
     int (*delete_ex)(struct scim_store *st, int64_t tenant_id, enum scim_rtype kind,
                      const char *id, int64_t expected_version, unsigned flags,
                      const struct scim_store_wopts *w, struct scim_err *err);
+
+    /* Provisioning log (issue 5); NULL = not supported (501). The SQLite backend implements
+     * them (sqlite.c, table provisioning_log, migration 3). NOTE for the PostgreSQL backend
+     * (dev-pg): add the same table and indexes (tenant_id, id), (time), (tenant_id, user_name
+     * case-insensitive) and implement these three with the contracts of store.h. */
+    int (*log_append_batch)(struct scim_store *st, const struct scim_log_entry *const *entries,
+                            size_t n, struct scim_err *err);
+    int (*log_query)(struct scim_store *st, const struct scim_log_query *q,
+                     struct scim_log_entry **out, size_t *n, int64_t *total, struct scim_err *err);
+    int (*log_prune)(struct scim_store *st, int64_t before_us, int64_t max_per_tenant,
+                     int64_t *deleted, struct scim_err *err);
 };
 
 /* The part common to every backend; embedded first in each backend's struct. */
