@@ -56,6 +56,8 @@ int scimctl_tenant(struct scimctl *c, int argc, char **argv);
 int scimctl_settings(struct scimctl *c, int argc, char **argv);
 int scimctl_user(struct scimctl *c, int argc, char **argv);
 int scimctl_group(struct scimctl *c, int argc, char **argv);
+/* `scimctl log ...` (log.c): the provisioning log; argv[0] is "log". */
+int scimctl_log(struct scimctl *c, int argc, char **argv);
 
 /* True when `a` is -h or --help. */
 int scimctl_is_help(const char *a);
