@@ -238,6 +238,26 @@ static void tenants_collection(struct adm *a)
     struct api_req *r = a->r;
     struct scim_err err;
     scim_err_clear(&err);
+    if (!a->operator_ && is(r, "GET")) {
+        /* A tenant's own admin token sees exactly its own tenant, so that a client (scimctl)
+         * can find out which tenant its token belongs to without being told. */
+        struct paging pg;
+        json_t *all = json_array(), *o;
+        if (paging_parse(r, &pg)) {
+            json_decref(all);
+            return;
+        }
+        o = all ? tenant_json(r, &r->tenant, &err) : NULL;
+        if (!o || json_array_append_new(all, o)) {
+            json_decref(all);
+            if (!err.status)
+                scim_err_nomem(&err);
+            fail_err(r, &err);
+            return;
+        }
+        reply(r, 200, page_of(all, &pg));
+        return;
+    }
     if (!a->operator_) {
         failf(r, 403, "only the operator tenant's admin tokens manage tenants");
         return;
