@@ -514,6 +514,27 @@ static void prune_servers(void)
     json_decref(l);
     e2e_server_cleanup(&srv, failures == 0);
 
+    /* a full queue drops entries (counted, one warning), never the requests */
+    const char *q_args[] = {"--log-queue", "1"};
+    const struct e2e_opts qopts = {q_args, 2, NULL, 0};
+    memset(&srv, 0, sizeof srv);
+    if (e2e_server_start(&srv, &qopts) != 0) {
+        check(0, "server start (queue)");
+        e2e_server_cleanup(&srv, 0);
+        return;
+    }
+    int answered = 0;
+    for (int i = 0; i < 20; i++) {
+        snprintf(path, sizeof path, "/Users/q-%d", i);
+        answered += req(&srv, "GET", path, NULL, NULL, NULL, 0) == 404;
+    }
+    check(answered == 20, "queue full: only %d of 20 requests answered", answered);
+    sleep_ms(1500);
+    long kept = total_of(&srv, "");
+    check(kept >= 1 && kept < 20, "queue of 1: %ld entries kept", kept);
+    check(file_contains(srv.log, "provisioning log queue full"), "no queue-full warning logged");
+    e2e_server_cleanup(&srv, failures == 0);
+
     /* by age: 0.00003 days = 2.6 s */
     const char *age_args[] = {"--log-retention-days", "0.00003", "--log-prune-interval", "1"};
     const struct e2e_opts aopts = {age_args, 4, NULL, 0};
