@@ -65,12 +65,12 @@ int scim_api_new(const struct scim_api_config *cfg, struct scim_store *st,
     api->cfg.public_url = api->public_url;
     if (api->cfg.bulk_max_payload > api->cfg.max_body)
         api->cfg.bulk_max_payload = api->cfg.max_body;
+    api->st = st;
+    api->reg = reg;
     if (api_cursor_init(api, err)) {
         scim_api_free(&api);
         return -1;
     }
-    api->st = st;
-    api->reg = reg;
     *out = api;
     return 0;
 }

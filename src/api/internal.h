@@ -18,8 +18,8 @@ struct scim_api {
     char *public_url; /* owned copy or NULL */
     struct scim_store *st;
     const struct scim_registry *reg;
-    unsigned char cursor_key[32]; /* per-process HMAC key of cursors (cursor.c) */
-    uint32_t cursor_epoch;        /* random per process: tells an old cursor from a forged one */
+    unsigned char cursor_key[32]; /* HMAC key of cursors, shared through the database (cursor.c) */
+    uint32_t cursor_epoch;        /* derived from the key: tells a foreign cursor from a forged one */
 };
 
 /* The SCIM query parameters (RFC 7644 §3.4.2), from the query string or a .search body. */
@@ -127,7 +127,7 @@ struct api_cursor {
     bool backward; /* true: the page before `pk`; false: the page after `pk` */
     int64_t pk;    /* 0 with !backward: the first page */
 };
-/* Draws the per-process cursor key. */
+/* Loads the cursor key from the store (created on first use). */
 int api_cursor_init(struct scim_api *api, struct scim_err *err);
 /* Decodes a cursor for resource type `kind`: "" is the first page; 400 invalidCursor when it
  * is malformed or forged, 400 expiredCursor when older than cfg.cursor_timeout or issued by

@@ -2,6 +2,7 @@
  * Checks that do not depend on the backend (NULL arguments, paging bounds) are made here once. */
 #include "store/store_impl.h"
 
+#include <openssl/crypto.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -39,6 +40,24 @@ const char *scim_store_backend(const struct scim_store *st)
 int scim_store_tenant_default(struct scim_store *st, int64_t *tenant_id, struct scim_err *err)
 {
     return st->ops->tenant_default(st, tenant_id, err);
+}
+
+int scim_store_secret(struct scim_store *st, const char *name, unsigned char out[32],
+                      struct scim_err *err)
+{
+    unsigned char candidate[32];
+    int rc;
+
+    if (scim_random_bytes(candidate, sizeof candidate))
+        return scim_err_internal(err, "no randomness for secret %s", name);
+    if (!st->ops->secret) {
+        /* A backend without shared secrets: a per-process one still works for one node. */
+        memcpy(out, candidate, sizeof candidate);
+        return 0;
+    }
+    rc = st->ops->secret(st, name, candidate, out, err);
+    OPENSSL_cleanse(candidate, sizeof candidate);
+    return rc;
 }
 
 int scim_store_token_create(struct scim_store *st, int64_t tenant_id, const char *name,

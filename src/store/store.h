@@ -107,6 +107,11 @@ int scim_store_tenant_delete(struct scim_store *st, int64_t id, struct scim_err 
 int scim_store_tenant_stats(struct scim_store *st, int64_t id, int64_t *users, int64_t *groups,
                             struct scim_err *err);
 
+/* A named 32-byte secret shared by every scimd node on this database (for example the key that
+ * authenticates cursors), created at random on first use. */
+int scim_store_secret(struct scim_store *st, const char *name, unsigned char out[32],
+                      struct scim_err *err);
+
 /* --- tokens -------------------------------------------------------------------------- */
 
 struct scim_token {

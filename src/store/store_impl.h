@@ -16,6 +16,13 @@ struct scim_store_ops {
 
     int (*tenant_default)(struct scim_store *st, int64_t *tenant_id, struct scim_err *err);
 
+    /* Optional: a named 32-byte secret shared by every node on the database (scim_store_secret).
+     * Insert `candidate` if the name is new (keeping an existing value), then return the stored
+     * value. The table is created on first use (CREATE TABLE IF NOT EXISTS secrets(name TEXT
+     * PRIMARY KEY, value BLOB/BYTEA NOT NULL)), so no migration number is needed. */
+    int (*secret)(struct scim_store *st, const char *name, const unsigned char candidate[32],
+                  unsigned char out[32], struct scim_err *err);
+
     int (*token_create)(struct scim_store *st, int64_t tenant_id, const char *name,
                         const unsigned char hash[32], const char *scopes, int64_t expires_us,
                         struct scim_err *err);

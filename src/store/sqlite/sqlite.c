@@ -1683,6 +1683,52 @@ static int sqlite_token_revoke(struct scim_store *st, int64_t tenant, const char
     return rc;
 }
 
+static int sqlite_secret(struct scim_store *st, const char *name, const unsigned char candidate[32],
+                         unsigned char out[32], struct scim_err *err)
+{
+    struct sqlite_store *s = ss(st);
+    struct conn *c = acquire(s);
+    sqlite3_stmt *q = NULL;
+    int rc = -1;
+
+    /* Rare (once per process start): plain statements, not prepared per connection. */
+    if (sqlite3_exec(c->db,
+                     "CREATE TABLE IF NOT EXISTS secrets(name TEXT PRIMARY KEY, value BLOB NOT NULL)",
+                     NULL, NULL, NULL) != SQLITE_OK) {
+        db_fail(c, err, "secret table");
+        goto out;
+    }
+    if (sqlite3_prepare_v2(c->db, "INSERT OR IGNORE INTO secrets(name, value) VALUES(?, ?)", -1, &q,
+                           NULL) != SQLITE_OK) {
+        db_fail(c, err, "secret insert");
+        goto out;
+    }
+    sqlite3_bind_text(q, 1, name, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_blob(q, 2, candidate, 32, SQLITE_TRANSIENT);
+    if (sqlite3_step(q) != SQLITE_DONE) {
+        db_fail(c, err, "secret insert");
+        goto out;
+    }
+    sqlite3_finalize(q);
+    q = NULL;
+    if (sqlite3_prepare_v2(c->db, "SELECT value FROM secrets WHERE name = ?", -1, &q, NULL) !=
+        SQLITE_OK) {
+        db_fail(c, err, "secret select");
+        goto out;
+    }
+    sqlite3_bind_text(q, 1, name, -1, SQLITE_TRANSIENT);
+    if (sqlite3_step(q) != SQLITE_ROW || sqlite3_column_bytes(q, 0) != 32) {
+        scim_err_internal(err, "sqlite: secret %s missing or malformed", name);
+        goto out;
+    }
+    memcpy(out, sqlite3_column_blob(q, 0), 32);
+    rc = 0;
+out:
+    sqlite3_finalize(q);
+    release(s, c);
+    return rc;
+}
+
 static int sqlite_token_count(struct scim_store *st, int64_t tenant, int64_t *n, struct scim_err *err)
 {
     struct sqlite_store *s = ss(st);
@@ -2162,6 +2208,7 @@ static const struct scim_store_ops sqlite_ops = {
     .name = "sqlite",
     .free = sqlite_free,
     .tenant_default = sqlite_tenant_default,
+    .secret = sqlite_secret,
     .token_create = sqlite_token_create,
     .token_find = sqlite_token_find,
     .token_touch = sqlite_token_touch,
