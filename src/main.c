@@ -2,6 +2,7 @@
  * over defaults), opens the store, makes sure an admin token exists, serves HTTP until SIGTERM
  * or SIGINT, then shuts down in order. */
 #include "api/api.h"
+#include "api/plog.h"
 #include "auth/token.h"
 #include "common/err.h"
 #include "common/jsonalloc.h"
@@ -9,6 +10,7 @@
 #include "common/util.h"
 #include "http/server.h"
 #include "scim/extconfig.h"
+#include "scim/compat.h"
 #include "scim/schema.h"
 #include "store/store.h"
 
@@ -44,6 +46,13 @@ struct options {
     const char *max_body;
     const char *max_results;
     const char *schema_extensions;
+    const char *bulk_max_operations;
+    const char *bulk_max_payload;
+    const char *compat_disable;
+    const char *log_retention_days;
+    const char *log_max_entries;
+    const char *log_queue;
+    const char *log_prune_interval;
     const char *rate_limit_token;
     const char *rate_limit_tenant;
 };
@@ -87,6 +96,24 @@ static const struct optdef optdefs[] = {
      "JSON file declaring custom extension schemas for User and Group (see\n"
      "docs/extensions.md). They are validated on input, stored, returned, usable in\n"
      "filters, PATCH paths and sortBy, and published in /Schemas and /ResourceTypes."},
+    {"--bulk-max-operations", "SCIMD_BULK_MAX_OPERATIONS", OPT(bulk_max_operations), "N", "1000",
+     "Most operations in one /Bulk request (maxOperations; 413 beyond). 0 disables /Bulk."},
+    {"--bulk-max-payload", "SCIMD_BULK_MAX_PAYLOAD", OPT(bulk_max_payload), "BYTES", "1048576",
+     "Largest /Bulk request body (maxPayloadSize; 413 beyond); at most --max-body."},
+    {"--compat-disable", "SCIMD_COMPAT_DISABLE", OPT(compat_disable), "NAMES", "none",
+     "Comma-separated compatibility behaviours to turn off, or \"all\" for strict RFC\n"
+     "7643/7644 input (names in docs/compatibility.md). A request that needs a turned-off\n"
+     "behaviour is answered 400 and changes nothing."},
+    {"--log-retention-days", "SCIMD_LOG_RETENTION_DAYS", OPT(log_retention_days), "DAYS", "30",
+     "Provisioning log: entries older than this are pruned (decimals allowed; 0 keeps\n"
+     "them). See docs/operations.md."},
+    {"--log-max-entries", "SCIMD_LOG_MAX_ENTRIES", OPT(log_max_entries), "N", "1000000",
+     "Provisioning log: entries kept per tenant, the newest (0 = no limit)."},
+    {"--log-queue", "SCIMD_LOG_QUEUE", OPT(log_queue), "N", "65536",
+     "Provisioning log: entries waiting to be written at most; beyond, entries are\n"
+     "dropped (counted, and a warning is logged at most once a minute)."},
+    {"--log-prune-interval", "SCIMD_LOG_PRUNE_INTERVAL", OPT(log_prune_interval), "SECONDS", "60",
+     "Provisioning log: how often old entries are pruned."},
     {"--rate-limit-token", "SCIMD_RATE_LIMIT_TOKEN", OPT(rate_limit_token), "N/s[:BURST]", "off",
      "Requests per second (or N/m, N/h) each bearer token may make, with an optional\n"
      "burst (default: one second's worth). Beyond it: 429 with Retry-After. Off by\n"
@@ -286,6 +313,40 @@ static int parse_count(const char *s, int64_t min, int64_t max, int64_t *out)
     return scim_parse_i64(s, out) == 0 && *out >= min && *out <= max ? 0 : -1;
 }
 
+/* The provisioning log flags into `c` (defaults first); -1 names nothing: the caller reports. */
+static int plog_options(const struct options *o, struct scim_plog_config *c, const char **bad)
+{
+    int64_t n;
+    scim_plog_config_defaults(c);
+    if (o->log_retention_days) {
+        char *end = NULL;
+        double days = strtod(o->log_retention_days, &end);
+        *bad = "--log-retention-days";
+        if (!end || end == o->log_retention_days || *end || !(days >= 0) || days > 36500)
+            return -1;
+        c->retention_us = (int64_t)(days * 86400.0 * 1e6);
+    }
+    if (o->log_max_entries) {
+        *bad = "--log-max-entries";
+        if (parse_count(o->log_max_entries, 0, INT64_C(1) << 40, &n))
+            return -1;
+        c->max_entries = n;
+    }
+    if (o->log_queue) {
+        *bad = "--log-queue";
+        if (parse_count(o->log_queue, 1, 1 << 24, &n))
+            return -1;
+        c->capacity = (size_t)n;
+    }
+    if (o->log_prune_interval) {
+        *bad = "--log-prune-interval";
+        if (parse_count(o->log_prune_interval, 1, 86400, &n))
+            return -1;
+        c->prune_interval_us = n * 1000000;
+    }
+    return 0;
+}
+
 static bool is_loopback(const char *host)
 {
     return strncmp(host, "127.", 4) == 0 || strcmp(host, "::1") == 0 ||
@@ -350,12 +411,14 @@ int main(int argc, char **argv)
     struct scim_api_config acfg;
     struct scim_http_config hcfg;
     struct scim_store_opts sopts;
+    struct scim_plog_config pcfg;
+    const char *bad_flag = NULL;
     enum scim_log_level level;
     char host[256];
     char url[1024];
     char tok[SCIM_TOKEN_MAX];
     unsigned short port;
-    int64_t threads = DEFAULT_THREADS, max_body, max_results;
+    int64_t threads = DEFAULT_THREADS, max_body, max_results, n = 0;
     bool created = false;
     sigset_t sigs;
     int sig, rc, status = EXIT_FAILURE;
@@ -380,6 +443,19 @@ int main(int argc, char **argv)
         return usage_error("invalid --max-body \"%s\" (1-1073741824)", o.max_body);
     if (o.max_results && parse_count(o.max_results, 1, 1000000, &max_results) != 0)
         return usage_error("invalid --max-results \"%s\" (1-1000000)", o.max_results);
+    if (o.bulk_max_operations && parse_count(o.bulk_max_operations, 0, 1000000, &n) != 0)
+        return usage_error("invalid --bulk-max-operations \"%s\" (0-1000000)", o.bulk_max_operations);
+    acfg.bulk_max_operations = o.bulk_max_operations ? (size_t)n : acfg.bulk_max_operations;
+    if (o.bulk_max_payload && parse_count(o.bulk_max_payload, 1, INT64_C(1) << 30, &n) != 0)
+        return usage_error("invalid --bulk-max-payload \"%s\" (1-1073741824)", o.bulk_max_payload);
+    acfg.bulk_max_payload = o.bulk_max_payload ? (size_t)n : acfg.bulk_max_payload;
+    if (o.compat_disable) {
+        char bad[64];
+        if (scim_compat_parse(o.compat_disable, &acfg.compat_disabled, bad, sizeof bad) != 0)
+            return usage_error("unknown compatibility behaviour \"%s\" in --compat-disable", bad);
+    }
+    if (plog_options(&o, &pcfg, &bad_flag) != 0)
+        return usage_error("invalid %s value", bad_flag);
     if (o.rate_limit_token && scim_rate_parse(o.rate_limit_token, &acfg.rate_token) != 0)
         return usage_error("invalid --rate-limit-token \"%s\" (N/s, N/m or N/h, then :BURST)",
                            o.rate_limit_token);
@@ -438,6 +514,11 @@ int main(int argc, char **argv)
         goto out;
     }
 
+    if (scim_plog_start(st, &pcfg, &err) != 0) {
+        scim_error("msg=\"cannot start the provisioning log\" cause=\"%s\"", err.log);
+        goto out;
+    }
+
     hcfg = (struct scim_http_config){.host = host,
                                      .port = port,
                                      .threads = (unsigned)threads,
@@ -479,6 +560,7 @@ int main(int argc, char **argv)
 
 out:
     scim_http_stop(&srv);
+    scim_plog_stop(); /* after the last request: writes every queued entry */
     scim_api_free(&api);
     scim_store_free(&st);
     scim_registry_free(&reg);

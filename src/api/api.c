@@ -35,6 +35,9 @@ void scim_api_config_defaults(struct scim_api_config *cfg)
     cfg->default_count = 1000;
     cfg->max_operations = 1000;
     cfg->max_members_per_request = 10000;
+    cfg->bulk_max_operations = 1000;
+    cfg->bulk_max_payload = 1u << 20;
+    cfg->cursor_timeout = 3600;
 }
 
 int scim_api_new(const struct scim_api_config *cfg, struct scim_store *st,
@@ -64,6 +67,8 @@ int scim_api_new(const struct scim_api_config *cfg, struct scim_store *st,
         api->cfg.default_count = api->cfg.max_results;
     api->cfg.prefix = api->prefix;
     api->cfg.public_url = api->public_url;
+    if (api->cfg.bulk_max_payload > api->cfg.max_body)
+        api->cfg.bulk_max_payload = api->cfg.max_body;
     api->st = st;
     api->reg = reg;
     if ((cfg->rate_token.rate > 0 &&
@@ -72,6 +77,10 @@ int scim_api_new(const struct scim_api_config *cfg, struct scim_store *st,
          !(api->rl_tenant = scim_ratelimit_new(&cfg->rate_tenant, RATELIMIT_SLOTS)))) {
         scim_api_free(&api);
         return scim_err_nomem(err);
+    }
+    if (api_cursor_init(api, err)) {
+        scim_api_free(&api);
+        return -1;
     }
     *out = api;
     return 0;
@@ -120,18 +129,36 @@ void api_json_take(struct api_req *r, int status, json_t *body)
     resp->content_type = SCIM_CONTENT_TYPE;
 }
 
+/* Error details may quote client input (an id, a filter, a method name): bytes that are not
+ * valid UTF-8 become '?', so the Error body can always be rendered as JSON. */
+static void printable_detail(const char *in, char *out, size_t outlen)
+{
+    size_t n = strlen(in);
+    if (n >= outlen)
+        n = outlen - 1;
+    memcpy(out, in, n);
+    out[n] = '\0';
+    if (scim_utf8_valid(out, n))
+        return;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)out[i] >= 0x80 || (unsigned char)out[i] < 0x20)
+            out[i] = '?';
+}
+
 void api_error(struct api_req *r, const struct scim_err *e)
 {
     int status = e->status >= 400 && e->status <= 599 ? e->status : 500;
     char st[8];
+    char detail[SCIM_ERR_DETAIL_MAX];
     json_t *body;
 
     snprintf(st, sizeof st, "%d", status);
-    body = json_pack("{s:[s],s:s,s:s}", "schemas", SCIM_MSG_ERROR, "status", st, "detail",
-                     e->detail[0] ? e->detail : scim_http_reason(status));
+    printable_detail(e->detail[0] ? e->detail : scim_http_reason(status), detail, sizeof detail);
+    body = json_pack("{s:[s],s:s,s:s}", "schemas", SCIM_MSG_ERROR, "status", st, "detail", detail);
     if (body && e->scim_type)
         json_object_set_new(body, "scimType", json_string(e->scim_type));
     r->scim_type = e->scim_type;
+    snprintf(r->err_detail, sizeof r->err_detail, "%s", detail);
     if (status >= 500 && e->log[0])
         scim_error("request_failed id=%s status=%d cause=\"%s\"", r->req->request_id, status, e->log);
     else if (e->log[0])
@@ -148,6 +175,20 @@ void api_etag_header(struct api_req *r, json_t *resource)
     const char *v = json_string_value(json_object_get(json_object_get(resource, "meta"), "version"));
     if (v)
         scim_response_header(r->resp, "ETag", v);
+}
+
+int api_compat_check(struct api_req *r, uint32_t extra, struct scim_err *err)
+{
+    uint32_t hit = (r->compat | extra) & r->api->cfg.compat_disabled;
+    char names[256];
+
+    if (!hit)
+        return 0;
+    scim_compat_names(hit, names, sizeof names);
+    return scim_err_set(err, 400, SCIM_TYPE_INVALID_SYNTAX,
+                        "The request relies on the compatibility behaviour %s, which this server "
+                        "has turned off (see docs/compatibility.md).",
+                        names);
 }
 
 /* --- request body -------------------------------------------------------------------------- */
@@ -435,7 +476,7 @@ static bool method_is(const struct api_req *r, const char *m)
     return strcmp(r->req->method, m) == 0;
 }
 
-static void method_not_allowed(struct api_req *r, const char *allowed)
+void api_method_not_allowed(struct api_req *r, const char *allowed)
 {
     struct scim_err e;
     scim_err_clear(&e);
@@ -457,6 +498,7 @@ static void set_base_url(struct api_req *r)
 {
     const struct scim_api *api = r->api;
     if (api->public_url) {
+        snprintf(r->root_url, sizeof r->root_url, "%s", api->public_url);
         snprintf(r->base_url, sizeof r->base_url, "%s%s", api->public_url, api->prefix);
     } else {
         const char *host = scim_request_header(r->req, "Host");
@@ -470,12 +512,13 @@ static void set_base_url(struct api_req *r)
                 clean[n++] = c;
         }
         clean[n] = '\0';
-        snprintf(r->base_url, sizeof r->base_url, "%s://%s%s", r->req->tls ? "https" : "http",
-                 n ? clean : "localhost", api->prefix);
+        snprintf(r->root_url, sizeof r->root_url, "%s://%s", r->req->tls ? "https" : "http",
+                 n ? clean : "localhost");
+        snprintf(r->base_url, sizeof r->base_url, "%s%s", r->root_url, api->prefix);
     }
 }
 
-static int authenticate(struct api_req *r, struct scim_err *err)
+int api_authenticate(struct api_req *r, struct scim_err *err)
 {
     const char *auth = scim_request_header(r->req, "Authorization");
     char cred[512];
@@ -493,6 +536,10 @@ static int authenticate(struct api_req *r, struct scim_err *err)
         return -1;
     }
     r->tenant_id = r->token.tenant_id;
+    /* read on every request (no cache): disabling a tenant takes effect at once */
+    if (scim_store_tenant_get(r->api->st, r->tenant_id, NULL, &r->tenant, err))
+        return err->status == 404 ? scim_err_set(err, 401, NULL, "The bearer token is not valid.") : -1;
+    r->have_tenant = true;
     if (now - r->token.last_used_us > TOKEN_TOUCH_INTERVAL_US) {
         struct scim_err ignored;
         scim_err_clear(&ignored);
@@ -525,7 +572,7 @@ static int rate_limit(struct api_req *r, struct scim_err *err)
                         wait == 1 ? "" : "s");
 }
 
-static bool has_scope(const struct scim_token *t, const char *scope)
+bool api_has_scope(const struct scim_token *t, const char *scope)
 {
     size_t n = strlen(scope);
     const char *p = t->scopes;
@@ -542,9 +589,25 @@ static bool has_scope(const struct scim_token *t, const char *scope)
 static int authorize(struct api_req *r, bool write, struct scim_err *err)
 {
     const char *need = write ? "scim:write" : "scim:read";
-    if (has_scope(&r->token, need))
-        return 0;
-    return scim_err_set(err, 403, NULL, "The token \"%s\" lacks the scope %s.", r->token.name, need);
+    /* a token of another tenant on /tenants/{name}/...: that tenant does not exist for it */
+    if (r->path_tenant && strcmp(r->path_tenant, r->tenant.name) != 0)
+        return scim_err_set(err, 404, NULL, "No such tenant.");
+    if (r->tenant.disabled)
+        return scim_err_set(err, 403, NULL, "tenant is disabled");
+    if (!api_has_scope(&r->token, need))
+        return scim_err_set(err, 403, NULL, "The token \"%s\" lacks the scope %s.", r->token.name,
+                            need);
+    if (!r->tenant.settings.scim_enabled)
+        return scim_err_set(err, 403, NULL, "SCIM provisioning is disabled for this tenant");
+    return 0;
+}
+
+void api_wopts(struct api_req *r, struct scim_store_wopts *w)
+{
+    memset(w, 0, sizeof *w);
+    w->settings = r->have_tenant ? &r->tenant.settings : NULL;
+    w->origin = "scim";
+    w->managed_by = r->token.name[0] ? r->token.name : NULL;
 }
 
 static void discovery(struct api_req *r, int which, const char *arg)
@@ -552,8 +615,15 @@ static void discovery(struct api_req *r, int which, const char *arg)
     const struct scim_api *api = r->api;
     json_t *out = NULL;
 
+    struct scim_err cerr;
+
+    scim_err_clear(&cerr);
+    if (api_compat_check(r, 0, &cerr)) {
+        api_error(r, &cerr);
+        return;
+    }
     if (!method_is(r, "GET") && !method_is(r, "HEAD")) {
-        method_not_allowed(r, "GET");
+        api_method_not_allowed(r, "GET");
         return;
     }
     if (which == 0) {
@@ -561,14 +631,14 @@ static void discovery(struct api_req *r, int which, const char *arg)
             .base_url = r->base_url,
             .documentation_uri = "https://github.com/scimd/scimd/blob/main/README.md",
             .filter_max_results = api->cfg.max_results,
-            .bulk_supported = false,
-            .bulk_max_operations = 0,
-            .bulk_max_payload = 0,
+            .bulk_supported = api->cfg.bulk_max_operations > 0,
+            .bulk_max_operations = (int64_t)api->cfg.bulk_max_operations,
+            .bulk_max_payload = (int64_t)api->cfg.bulk_max_payload,
             .etag_supported = true,
             .sort_supported = true,
-            .change_password_supported = false,
-            .cursor_supported = false,
-            .cursor_timeout = 0,
+            .change_password_supported = true, /* PATCH/PUT of password is accepted (hashed) */
+            .cursor_supported = true,
+            .cursor_timeout = api->cfg.cursor_timeout,
             .default_page_size = api->cfg.default_count,
         };
         out = scim_discovery_spc(&info);
@@ -613,6 +683,7 @@ static void route(struct api_req *r, const char *rest)
     bool write = !(method_is(r, "GET") || method_is(r, "HEAD"));
 
     scim_err_clear(&err);
+    r->plog_scim = true;
     if (n == -2) {
         scim_err_nomem(&err);
         api_error(r, &err);
@@ -641,7 +712,7 @@ static void route(struct api_req *r, const char *rest)
         goto out;
     }
 
-    if (authenticate(r, &err) || rate_limit(r, &err) || authorize(r, write && !(n == 1 && endpoint_is(r, seg[0], ".search")) &&
+    if (api_authenticate(r, &err) || rate_limit(r, &err) || authorize(r, write && !(n == 1 && endpoint_is(r, seg[0], ".search")) &&
                                                   !(n == 2 && endpoint_is(r, seg[1], ".search")),
                                           &err)) {
         api_error(r, &err);
@@ -653,7 +724,7 @@ static void route(struct api_req *r, const char *rest)
     }
     if (n == 1 && endpoint_is(r, seg[0], ".search")) {
         if (!method_is(r, "POST"))
-            method_not_allowed(r, "POST");
+            api_method_not_allowed(r, "POST");
         else
             api_root_search(r);
         goto out;
@@ -665,8 +736,7 @@ static void route(struct api_req *r, const char *rest)
         goto out;
     }
     if (n >= 1 && endpoint_is(r, seg[0], "Bulk")) {
-        scim_err_set(&err, 501, NULL, "Bulk operations are not supported by this server.");
-        api_error(r, &err);
+        api_bulk(r, n == 1);
         goto out;
     }
     if (n >= 1 && n <= 2 && (endpoint_is(r, seg[0], "Users") || endpoint_is(r, seg[0], "Groups"))) {
@@ -688,6 +758,7 @@ void scim_api_handle(void *ctx, const struct scim_request *req, struct scim_resp
     const char *path = req->raw_path ? req->raw_path : "";
     size_t plen = strlen(api->prefix);
     char compat[512];
+    char *tenant_name = NULL;
 
     scim_json_oom_clear();
     memset(&r, 0, sizeof r);
@@ -695,6 +766,7 @@ void scim_api_handle(void *ctx, const struct scim_request *req, struct scim_resp
     r.req = req;
     r.resp = resp;
     r.tenant_id = 0;
+    r.start_us = scim_now_us();
     set_base_url(&r);
 
     if (req->body_too_large) {
@@ -706,18 +778,47 @@ void scim_api_handle(void *ctx, const struct scim_request *req, struct scim_resp
     } else if (scim_strncasecmp(path, api->prefix, plen) == 0 &&
                (path[plen] == '\0' || path[plen] == '/')) {
         route(&r, path + plen);
+    } else if (strncmp(path, "/admin/v1", 9) == 0 && (path[9] == '\0' || path[9] == '/')) {
+        api_admin_handle(&r, path + 9);
+    } else if (strncmp(path, "/tenants/", 9) == 0 && strchr(path + 9, '/') &&
+               scim_strncasecmp(strchr(path + 9, '/'), api->prefix, plen) == 0 &&
+               (strchr(path + 9, '/')[plen] == '\0' || strchr(path + 9, '/')[plen] == '/')) {
+        /* /tenants/{name}/scim/v2/...: the same API, its URLs under the base the client used */
+        const char *slash = strchr(path + 9, '/');
+        tenant_name = scim_url_decode(path + 9, (size_t)(slash - path - 9), false);
+        if (!tenant_name) {
+            struct scim_err e;
+            scim_err_clear(&e);
+            scim_err_nomem(&e);
+            api_error(&r, &e);
+        } else {
+            r.path_tenant = tenant_name;
+            if (snprintf(r.base_url, sizeof r.base_url, "%s/tenants/%.*s%s", r.root_url,
+                         (int)(slash - path - 9), path + 9, api->prefix) < 0)
+                r.base_url[0] = '\0';
+            route(&r, slash + plen);
+        }
     } else {
         not_found(&r, "No such endpoint. The SCIM API is served under its base path.");
     }
     if (path[0] && path[strlen(path) - 1] == '/' && strlen(path) > plen + 1)
         r.compat |= SCIM_COMPAT_ENDPOINT_CASE;
 
-    scim_compat_names(r.compat, compat, sizeof compat);
+    resp->compat |= r.compat;
+    scim_compat_names(resp->compat, compat, sizeof compat);
     /* Truncation of the log fields is acceptable; the return value is checked only for errors. */
     if (snprintf(resp->log_extra, sizeof resp->log_extra, "tenant=%lld token=%s%s%s%s%s",
              (long long)r.tenant_id, r.token.name[0] ? r.token.name : "-",
              r.scim_type ? " scim_type=" : "", r.scim_type ? r.scim_type : "",
              compat[0] ? " compat=" : "", compat) < 0)
         resp->log_extra[0] = '\0';
+    if (r.admin_code) {
+        size_t n = strlen(resp->log_extra);
+        snprintf(resp->log_extra + n, sizeof resp->log_extra - n, " admin_error=%s", r.admin_code);
+    }
+    api_plog_finish(&r);
     api_query_release(&r.q);
+    if (r.have_tenant)
+        scim_tenant_release(&r.tenant);
+    free(tenant_name);
 }

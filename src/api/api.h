@@ -13,6 +13,8 @@
 #include "store/store.h"
 
 struct scim_api_config {
+    uint32_t compat_disabled; /* compatibility behaviours turned off (scim/compat.h); a request
+                                 that needs one gets 400 and changes nothing */
     const char *prefix;       /* SCIM base path, default "/scim/v2" */
     const char *public_url;   /* absolute URL of the server root as clients see it, e.g.
                                  "https://scim.example.com"; NULL = derived from Host */
@@ -24,6 +26,9 @@ struct scim_api_config {
     int64_t default_count;    /* page size when count is absent */
     size_t max_operations;    /* PATCH operations per request */
     size_t max_members_per_request; /* member values in one request */
+    size_t bulk_max_operations; /* /Bulk: Operations per request (413 beyond); 0 = Bulk off */
+    size_t bulk_max_payload;    /* /Bulk: largest body in bytes (413 beyond); capped by max_body */
+    int64_t cursor_timeout;     /* RFC 9865 cursorTimeout in seconds: older cursors are expired */
     struct scim_rate rate_token;  /* requests per bearer token; rate 0 = unlimited (default) */
     struct scim_rate rate_tenant; /* requests per tenant; rate 0 = unlimited (default) */
 };

@@ -53,8 +53,11 @@ static json_t *render(struct api_req *r, const struct output *o, json_t *resourc
 
 static void respond_resource(struct api_req *r, const struct output *o, int status, json_t *resource)
 {
-    json_t *out = render(r, o, resource);
+    json_t *out;
     struct scim_err e;
+
+    api_plog_note(r, resource, true);
+    out = render(r, o, resource);
 
     if (!out) {
         scim_err_clear(&e);
@@ -190,12 +193,17 @@ static void do_create(struct api_req *r, const struct scim_resource_type *rt)
     if (output_init(r, rt, &o, &err))
         goto fail;
     have_output = true;
-    if (api_parse_body(r, &body, &err) ||
-        scim_resource_normalize(r->api->reg, rt, body, SCIM_NORM_CREATE, &in, &r->compat, &err) ||
+    if (api_parse_body(r, &body, &err))
+        goto fail;
+    api_plog_note(r, body, false);
+    if (scim_resource_normalize(r->api->reg, rt, body, SCIM_NORM_CREATE, &in, &r->compat, &err) ||
+        api_compat_check(r, 0, &err) ||
         check_member_count(r, in.members, &err) || hash_password(&in, pwhash, &err))
         goto fail;
-    if (scim_store_create(r->api->st, r->tenant_id, rt->kind, in.doc, in.members,
-                          in.password ? pwhash : NULL, o.flags, &res, &skipped, &err))
+    struct scim_store_wopts w;
+    api_wopts(r, &w);
+    if (scim_store_create_ex(r->api->st, r->tenant_id, rt->kind, in.doc, in.members,
+                             in.password ? pwhash : NULL, &w, o.flags, &res, &skipped, &err))
         goto fail;
     if (skipped)
         r->compat |= SCIM_COMPAT_UNKNOWN_MEMBER_SKIPPED;
@@ -302,7 +310,7 @@ static int list_params_init(struct api_req *r, struct list_params *lp, struct sc
         lp->q.count = 0; /* RFC 7644 §3.4.2.4: a negative count is 0 */
     if (lp->q.count > api->cfg.max_results)
         lp->q.count = api->cfg.max_results;
-    return 0;
+    return api_compat_check(r, 0, err);
 }
 
 static json_t *list_response(int64_t total, int64_t start, json_t *resources)
@@ -335,21 +343,23 @@ static void do_list(struct api_req *r, const struct scim_resource_type *rt)
     struct scim_err err;
     struct output o;
     struct list_params lp;
-    struct scim_store_page page = {0, NULL};
+    struct scim_store_page page;
     json_t *out;
 
+    memset(&page, 0, sizeof page);
     scim_err_clear(&err);
     if (output_init(r, rt, &o, &err)) {
         api_error(r, &err);
         return;
     }
-    if (list_params_init(r, &lp, &err))
+    if (list_params_init(r, &lp, &err) || api_cursor_apply(r, (int)rt->kind, &lp.q, &err))
         goto fail;
     lp.q.flags = o.flags;
     if (scim_store_list(r->api->st, r->tenant_id, rt->kind, &lp.q, &page, &err))
         goto fail;
     if (render_all(r, &o, page.resources) ||
-        !(out = list_response(page.total, lp.q.start_index, page.resources))) {
+        !(out = list_response(page.total, lp.q.start_index, page.resources)) ||
+        api_cursor_finish(r, (int)rt->kind, &lp.q, &page, out)) {
         scim_err_nomem(&err);
         goto fail;
     }
@@ -380,6 +390,11 @@ void api_root_search(struct api_req *r)
     if (api_parse_body(r, &body, &err) || api_query_from_search(r, body, &err) ||
         list_params_init(r, &lp, &err))
         goto fail;
+    if (r->q.cursor) {
+        scim_err_set(&err, 400, SCIM_TYPE_INVALID_VALUE,
+                     "cursor paging is available per resource type (/Users, /Groups), not on /.search.");
+        goto fail;
+    }
     all = json_array();
     if (!all) {
         scim_err_nomem(&err);
@@ -391,7 +406,7 @@ void api_root_search(struct api_req *r)
     for (int k = 0; k < SCIM_RT_COUNT; k++) {
         const struct scim_resource_type *rt = scim_registry_rt(r->api->reg, (enum scim_rtype)k);
         struct output o;
-        struct scim_store_page page = {0, NULL};
+        struct scim_store_page page = {0, NULL, 0, 0, false};
         struct scim_store_query q = lp.q;
         struct scim_err e;
 
@@ -458,12 +473,15 @@ static int replace_cb(void *vctx, json_t *current, struct scim_store_change *chg
     json_t *old_doc;
     int rc;
 
+    api_plog_note(c->r, current, false);
     if (check_if_match(c->r, current, err))
         return -1;
     old_doc = doc_of(current);
     if (!old_doc)
         return scim_err_nomem(err);
     rc = scim_resource_check_immutable(c->rt, old_doc, c->in->doc, err);
+    if (rc == 0 && c->rt->kind == SCIM_RT_USER)
+        rc = api_policy_user_update(c->r, old_doc, c->in->doc, err);
     if (rc == 0 && !json_equal(old_doc, c->in->doc)) {
         chg->modified = true;
         chg->doc = json_incref(c->in->doc);
@@ -499,13 +517,18 @@ static void do_replace(struct api_req *r, const struct scim_resource_type *rt, c
         api_error(r, &err);
         return;
     }
-    if (api_parse_body(r, &body, &err) ||
-        scim_resource_normalize(r->api->reg, rt, body, SCIM_NORM_REPLACE, &in, &r->compat, &err) ||
+    if (api_parse_body(r, &body, &err))
+        goto fail;
+    api_plog_note(r, body, false);
+    if (scim_resource_normalize(r->api->reg, rt, body, SCIM_NORM_REPLACE, &in, &r->compat, &err) ||
+        api_compat_check(r, 0, &err) ||
         check_member_count(r, in.members, &err) || hash_password(&in, pwhash, &err))
         goto fail;
     ctx.pwhash = in.password ? pwhash : NULL;
-    if (scim_store_update(r->api->st, r->tenant_id, rt->kind, id, o.flags, replace_cb, &ctx, &res,
-                          &err))
+    struct scim_store_wopts w;
+    api_wopts(r, &w);
+    if (scim_store_update_ex(r->api->st, r->tenant_id, rt->kind, id, o.flags, replace_cb, &ctx, &w,
+                             &res, &err))
         goto fail;
     respond_resource(r, &o, 200, res);
     goto out;
@@ -542,15 +565,38 @@ static int patch_cb(void *vctx, json_t *current, struct scim_store_change *chg,
         .max_operations = api->cfg.max_operations,
     };
 
+    api_plog_note(c->r, current, false);
     if (check_if_match(c->r, current, err))
         return -1;
     /* The store may call us again after a conflict: start from a clean slate each time. */
     scim_member_change_release(&c->mc);
     scim_patch_result_release(&c->res);
+    json_t *before = NULL;
+    if (c->rt->kind == SCIM_RT_USER && api_policy_user_active(c->r) && !(before = doc_of(current)))
+        return scim_err_nomem(err);
     if (scim_patch_apply(&opts, current, c->body, c->rt->kind == SCIM_RT_GROUP ? &c->mc : NULL,
-                         &c->res, err))
+                         &c->res, err)) {
+        json_decref(before);
         return -1;
-    if (check_member_count(c->r, c->mc.add, err) || check_member_count(c->r, c->mc.remove, err))
+    }
+    if (before) {
+        json_t *after = doc_of(current);
+        int prc = after ? api_policy_user_update(c->r, before, after, err) : scim_err_nomem(err);
+        json_decref(before);
+        if (prc == 0) {
+            /* email_changes "ignore" may have restored the old e-mails in `after` */
+            json_t *em = json_object_get(after, "emails");
+            if (!em)
+                json_object_del(current, "emails");
+            else if (json_object_set(current, "emails", em) < 0)
+                prc = scim_err_nomem(err);
+        }
+        json_decref(after);
+        if (prc)
+            return -1;
+    }
+    if (check_member_count(c->r, c->mc.add, err) || check_member_count(c->r, c->mc.remove, err) ||
+        api_compat_check(c->r, c->res.compat, err))
         return -1;
     if (!c->res.modified)
         return 0;
@@ -599,8 +645,10 @@ static void do_patch(struct api_req *r, const struct scim_resource_type *rt, con
     flags = body_wanted ? o.flags : 0;
     if (rt->kind == SCIM_RT_GROUP && scim_patch_needs_members(ctx.body))
         flags |= SCIM_STORE_LOAD_MEMBERS;
-    if (scim_store_update(r->api->st, r->tenant_id, rt->kind, id, flags, patch_cb, &ctx, &res,
-                          &err))
+    struct scim_store_wopts w;
+    api_wopts(r, &w);
+    if (scim_store_update_ex(r->api->st, r->tenant_id, rt->kind, id, flags, patch_cb, &ctx, &w, &res,
+                             &err))
         goto fail;
     r->compat |= ctx.res.compat;
     if (body_wanted) {
@@ -640,7 +688,9 @@ static void do_delete(struct api_req *r, const struct scim_resource_type *rt, co
             return;
         }
     }
-    if (scim_store_delete(r->api->st, r->tenant_id, rt->kind, id, expected, &err)) {
+    struct scim_store_wopts w;
+    api_wopts(r, &w);
+    if (scim_store_delete_ex(r->api->st, r->tenant_id, rt->kind, id, expected, 0, &w, &err)) {
         api_error(r, &err);
         return;
     }
@@ -655,26 +705,25 @@ static bool is(const struct api_req *r, const char *m)
     return strcmp(r->req->method, m) == 0;
 }
 
-static void not_allowed(struct api_req *r, const char *allowed)
-{
-    struct scim_err e;
-    scim_err_clear(&e);
-    scim_err_set(&e, 405, NULL, "The method %s is not allowed here; allowed: %s.", r->req->method,
-                 allowed);
-    scim_response_header(r->resp, "Allow", allowed);
-    api_error(r, &e);
-}
-
 void api_resource_dispatch(struct api_req *r, enum scim_rtype kind, const char *id, bool search)
 {
     const struct scim_resource_type *rt = scim_registry_rt(r->api->reg, kind);
+    struct scim_err cerr;
 
+    r->plog_rtype = kind == SCIM_RT_USER ? "User" : "Group";
+    if (id)
+        snprintf(r->plog_id, sizeof r->plog_id, "%s", id);
+    scim_err_clear(&cerr);
+    if (api_compat_check(r, 0, &cerr)) { /* endpoint_case, plus_as_space */
+        api_error(r, &cerr);
+        return;
+    }
     if (search) {
         struct scim_err err;
         json_t *body = NULL;
         scim_err_clear(&err);
         if (!is(r, "POST")) {
-            not_allowed(r, "POST");
+            api_method_not_allowed(r, "POST");
             return;
         }
         if (api_parse_body(r, &body, &err) || api_query_from_search(r, body, &err)) {
@@ -692,7 +741,7 @@ void api_resource_dispatch(struct api_req *r, enum scim_rtype kind, const char *
         else if (is(r, "POST"))
             do_create(r, rt);
         else
-            not_allowed(r, "GET, POST");
+            api_method_not_allowed(r, "GET, POST");
         return;
     }
     if (is(r, "GET") || is(r, "HEAD"))
@@ -704,5 +753,5 @@ void api_resource_dispatch(struct api_req *r, enum scim_rtype kind, const char *
     else if (is(r, "DELETE"))
         do_delete(r, rt, id);
     else
-        not_allowed(r, "GET, PUT, PATCH, DELETE");
+        api_method_not_allowed(r, "GET, PUT, PATCH, DELETE");
 }

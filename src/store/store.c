@@ -2,6 +2,8 @@
  * Checks that do not depend on the backend (NULL arguments, paging bounds) are made here once. */
 #include "store/store_impl.h"
 
+#include <openssl/crypto.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/jsonalloc.h"
@@ -39,6 +41,24 @@ const char *scim_store_backend(const struct scim_store *st)
 int scim_store_tenant_default(struct scim_store *st, int64_t *tenant_id, struct scim_err *err)
 {
     return st->ops->tenant_default(st, tenant_id, err);
+}
+
+int scim_store_secret(struct scim_store *st, const char *name, unsigned char out[32],
+                      struct scim_err *err)
+{
+    unsigned char candidate[32];
+    int rc;
+
+    if (scim_random_bytes(candidate, sizeof candidate))
+        return scim_err_internal(err, "no randomness for secret %s", name);
+    if (!st->ops->secret) {
+        /* A backend without shared secrets: a per-process one still works for one node. */
+        memcpy(out, candidate, sizeof candidate);
+        return 0;
+    }
+    rc = st->ops->secret(st, name, candidate, out, err);
+    OPENSSL_cleanse(candidate, sizeof candidate);
+    return rc;
 }
 
 int scim_store_token_create(struct scim_store *st, int64_t tenant_id, const char *name,
@@ -160,6 +180,8 @@ int scim_store_list(struct scim_store *st, int64_t tenant_id, enum scim_rtype ki
 {
     out->total = 0;
     out->resources = NULL;
+    out->first_pk = out->last_pk = 0;
+    out->more = false;
     if (q->start_index < 1 || q->count < 0)
         return scim_err_internal(err, "store: bad paging (startIndex %lld, count %lld)",
                                  (long long)q->start_index, (long long)q->count);
@@ -186,4 +208,194 @@ int64_t scim_store_etag_version(const char *etag)
     if (scim_parse_i64(num, &v) != 0 || v < 0)
         return -1;
     return v;
+}
+
+/* --- tenants and policies ------------------------------------------------------------------ */
+
+static int not_supported(struct scim_store *st, struct scim_err *err)
+{
+    return scim_err_set(err, 501, NULL, "this operation is not supported by the %s backend",
+                        st->ops->name);
+}
+
+int scim_store_tenant_create(struct scim_store *st, const char *name, struct scim_tenant *out,
+                             struct scim_err *err)
+{
+    int64_t id = 0;
+    if (!scim_tenant_name_valid(name))
+        return scim_err_set(err, 400, SCIM_TYPE_INVALID_VALUE,
+                            "tenant name must be 1-63 characters of a-z, 0-9 and '-', not starting with '-'");
+    if (!st->ops->tenant_create)
+        return not_supported(st, err);
+    if (st->ops->tenant_create(st, name, &id, err) < 0)
+        return -1;
+    return out ? scim_store_tenant_get(st, id, NULL, out, err) : 0;
+}
+
+int scim_store_tenant_get(struct scim_store *st, int64_t id, const char *name,
+                          struct scim_tenant *out, struct scim_err *err)
+{
+    char *text = NULL;
+    int rc;
+    memset(out, 0, sizeof *out);
+    if (!st->ops->tenant_get)
+        return not_supported(st, err);
+    if (name && strlen(name) >= sizeof out->name)
+        return scim_err_set(err, 404, NULL, "tenant not found");
+    if (st->ops->tenant_get(st, id, name, out, &text, err) < 0)
+        return -1;
+    rc = scim_tenant_settings_parse(text, &out->settings, err);
+    free(text);
+    return rc;
+}
+
+int scim_store_tenant_list(struct scim_store *st, json_t **out, struct scim_err *err)
+{
+    *out = NULL;
+    if (!st->ops->tenant_list)
+        return not_supported(st, err);
+    return st->ops->tenant_list(st, out, err);
+}
+
+int scim_store_tenant_update(struct scim_store *st, int64_t id, int disabled,
+                             const struct scim_tenant_settings *settings, struct scim_err *err)
+{
+    char *text = NULL;
+    int rc;
+    if (!st->ops->tenant_update)
+        return not_supported(st, err);
+    if (settings) {
+        json_t *j = scim_tenant_settings_json(settings);
+        text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+        json_decref(j);
+        if (!text)
+            return scim_err_nomem(err);
+    }
+    rc = st->ops->tenant_update(st, id, disabled, text, err);
+    free(text);
+    return rc;
+}
+
+int scim_store_tenant_delete(struct scim_store *st, int64_t id, struct scim_err *err)
+{
+    if (!st->ops->tenant_delete)
+        return not_supported(st, err);
+    return st->ops->tenant_delete(st, id, err);
+}
+
+int scim_store_tenant_stats(struct scim_store *st, int64_t id, int64_t *users, int64_t *groups,
+                            struct scim_err *err)
+{
+    *users = *groups = 0;
+    if (!st->ops->tenant_stats)
+        return not_supported(st, err);
+    return st->ops->tenant_stats(st, id, users, groups, err);
+}
+
+/* A backend without the policy-aware calls can still serve requests that ask for no policy. */
+static bool plain_ok(const struct scim_store_wopts *w, unsigned flags)
+{
+    const struct scim_tenant_settings *s = w ? w->settings : NULL;
+    if (flags & SCIM_STORE_ADMIN)
+        return false;
+    if (w && w->origin && strcmp(w->origin, "scim") != 0)
+        return false;
+    return !s || (!s->unique_emails && !s->link_existing_users && !s->link_existing_groups &&
+                  s->delete_mode == SCIM_DELETE_HARD && json_array_size(s->default_groups) == 0);
+}
+
+int scim_store_create_ex(struct scim_store *st, int64_t tenant_id, enum scim_rtype kind,
+                         json_t *doc, json_t *members, const char *password_hash,
+                         struct scim_store_wopts *w, unsigned flags, json_t **out,
+                         int *skipped_members, struct scim_err *err)
+{
+    if (w)
+        w->linked = w->revived = false;
+    if (!st->ops->create_ex) {
+        if (!plain_ok(w, flags))
+            return not_supported(st, err);
+        return scim_store_create(st, tenant_id, kind, doc, members, password_hash, flags, out,
+                                 skipped_members, err);
+    }
+    if (out)
+        *out = NULL;
+    if (skipped_members)
+        *skipped_members = 0;
+    if (!json_is_object(doc))
+        return scim_err_internal(err, "store: create without a doc object");
+    if (members && !json_is_array(members))
+        return scim_err_internal(err, "store: members is not an array");
+    if (!out)
+        flags |= SCIM_STORE_NO_OUTPUT;
+    if (scim_json_oom())
+        return scim_err_nomem(err); /* see scim_store_create */
+    return st->ops->create_ex(st, tenant_id, kind, doc, members, password_hash, w, flags, out,
+                              skipped_members, err);
+}
+
+int scim_store_update_ex(struct scim_store *st, int64_t tenant_id, enum scim_rtype kind,
+                         const char *id, unsigned flags, scim_store_update_fn fn, void *ctx,
+                         const struct scim_store_wopts *w, json_t **out, struct scim_err *err)
+{
+    if (!st->ops->update_ex) {
+        if (!plain_ok(w, flags))
+            return not_supported(st, err);
+        return scim_store_update(st, tenant_id, kind, id, flags, fn, ctx, out, err);
+    }
+    if (out)
+        *out = NULL;
+    if (!out)
+        flags |= SCIM_STORE_NO_OUTPUT;
+    if (!id)
+        return scim_err_set(err, 404, NULL, "resource not found");
+    struct update_guard g = {fn, ctx};
+    return st->ops->update_ex(st, tenant_id, kind, id, flags, guarded_update, &g, w, out, err);
+}
+
+int scim_store_delete_ex(struct scim_store *st, int64_t tenant_id, enum scim_rtype kind,
+                         const char *id, int64_t expected_version, unsigned flags,
+                         const struct scim_store_wopts *w, struct scim_err *err)
+{
+    if (!st->ops->delete_ex) {
+        if (!plain_ok(w, flags))
+            return not_supported(st, err);
+        return scim_store_delete(st, tenant_id, kind, id, expected_version, err);
+    }
+    if (!id)
+        return scim_err_set(err, 404, NULL, "resource not found");
+    return st->ops->delete_ex(st, tenant_id, kind, id, expected_version, flags, w, err);
+}
+
+/* --- provisioning log ---------------------------------------------------------------------- */
+
+int scim_store_log_append_batch(struct scim_store *st, const struct scim_log_entry *const *entries,
+                                size_t n, struct scim_err *err)
+{
+    if (n == 0)
+        return 0;
+    if (!st->ops->log_append_batch)
+        return not_supported(st, err);
+    return st->ops->log_append_batch(st, entries, n, err);
+}
+
+int scim_store_log_query(struct scim_store *st, const struct scim_log_query *q,
+                         struct scim_log_entry **out, size_t *n, int64_t *total,
+                         struct scim_err *err)
+{
+    *out = NULL;
+    *n = 0;
+    *total = 0;
+    if (!st->ops->log_query)
+        return not_supported(st, err);
+    return st->ops->log_query(st, q, out, n, total, err);
+}
+
+int scim_store_log_prune(struct scim_store *st, int64_t before_us, int64_t max_per_tenant,
+                         int64_t *deleted, struct scim_err *err)
+{
+    if (deleted)
+        *deleted = 0;
+    if (!st->ops->log_prune)
+        return not_supported(st, err);
+    return st->ops->log_prune(st, before_us, max_per_tenant, deleted, err);
 }

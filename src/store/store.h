@@ -41,6 +41,77 @@ const char *scim_store_backend(const struct scim_store *st);
 /* The id of the tenant named "default", created if missing. */
 int scim_store_tenant_default(struct scim_store *st, int64_t *tenant_id, struct scim_err *err);
 
+/* Per-tenant provisioning policies (docs/policies.md), stored as one JSON object per tenant.
+ * Parsed once per request and passed to the store calls that enforce them. */
+enum scim_username_changes { SCIM_USERNAME_ALLOW, SCIM_USERNAME_REJECT };
+enum scim_email_changes { SCIM_EMAIL_ALLOW, SCIM_EMAIL_IGNORE, SCIM_EMAIL_REJECT };
+enum scim_delete_mode { SCIM_DELETE_HARD, SCIM_DELETE_DEACTIVATE };
+
+struct scim_tenant_settings {
+    bool scim_enabled;         /* default true */
+    bool allow_manual_updates; /* default false */
+    bool link_existing_users;  /* default false */
+    bool link_existing_groups; /* default false */
+    bool unique_emails;        /* default false */
+    enum scim_username_changes username_changes;
+    enum scim_email_changes email_changes;
+    enum scim_delete_mode delete_mode;
+    json_t *default_groups;    /* owned array of group id strings (never NULL after init/parse) */
+};
+
+/* Fills `s` with the defaults; 0, or -1 (500) on out of memory. */
+int scim_tenant_settings_init(struct scim_tenant_settings *s, struct scim_err *err);
+void scim_tenant_settings_release(struct scim_tenant_settings *s);
+/* Applies the keys of `patch` (a JSON object) to `s`, checking every value first: an unknown key
+ * or a bad value is 400 naming it and leaves `s` unchanged. Parsing stored text is the same
+ * operation applied to the defaults. */
+int scim_tenant_settings_apply(struct scim_tenant_settings *s, json_t *patch, struct scim_err *err);
+/* Parses stored settings text (NULL or "" = defaults) into `s` (initialised here). */
+int scim_tenant_settings_parse(const char *text, struct scim_tenant_settings *s,
+                               struct scim_err *err);
+/* All settings as a JSON object (defaults filled); new reference or NULL on out of memory. */
+json_t *scim_tenant_settings_json(const struct scim_tenant_settings *s);
+
+#define SCIM_TENANT_NAME_MAX 64
+
+struct scim_tenant {
+    int64_t id;
+    char name[SCIM_TENANT_NAME_MAX];
+    int64_t created_us;
+    bool disabled;
+    struct scim_tenant_settings settings; /* owned: scim_tenant_release() */
+};
+
+void scim_tenant_release(struct scim_tenant *t);
+/* true if `name` is a valid tenant name: 1-63 characters of [a-z0-9-], not starting with '-'. */
+bool scim_tenant_name_valid(const char *name);
+
+/* Creates a tenant with default settings; 400 on a bad name, 409 uniqueness if it exists.
+ * On success *out (may be NULL) is the new tenant. */
+int scim_store_tenant_create(struct scim_store *st, const char *name, struct scim_tenant *out,
+                             struct scim_err *err);
+/* Reads a tenant by name (when `name` is not NULL, case-sensitive) or else by id; 404 if absent.
+ * *out is filled (settings parsed) and must be released with scim_tenant_release(). */
+int scim_store_tenant_get(struct scim_store *st, int64_t id, const char *name,
+                          struct scim_tenant *out, struct scim_err *err);
+/* All tenants, by creation order: array of {"id": int, "name": string}. */
+int scim_store_tenant_list(struct scim_store *st, json_t **out, struct scim_err *err);
+/* Updates a tenant: `disabled` < 0 keeps it; `settings` NULL keeps them (else stored as given:
+ * the full settings object). 404 if absent. */
+int scim_store_tenant_update(struct scim_store *st, int64_t id, int disabled,
+                             const struct scim_tenant_settings *settings, struct scim_err *err);
+/* Deletes a tenant and every row of it (tokens, users, groups, memberships, e-mails,
+ * settings) in one transaction; 404 if absent. Refusing to delete "default" is the caller's. */
+int scim_store_tenant_delete(struct scim_store *st, int64_t id, struct scim_err *err);
+/* Counts for the admin view: users and groups (deprovisioned users included). */
+int scim_store_tenant_stats(struct scim_store *st, int64_t id, int64_t *users, int64_t *groups,
+                            struct scim_err *err);
+
+/* A named 32-byte secret shared by every scimd node on this database (for example the key that
+ * authenticates cursors), created at random on first use. */
+int scim_store_secret(struct scim_store *st, const char *name, unsigned char out[32],
+                      struct scim_err *err);
+
 /* --- tokens -------------------------------------------------------------------------- */
 
 struct scim_token {
@@ -80,6 +151,27 @@ int scim_store_token_count(struct scim_store *st, int64_t tenant_id, int64_t *n,
 #define SCIM_STORE_GROUPS 0x2u       /* users: include the derived "groups" in the output */
 #define SCIM_STORE_LOAD_MEMBERS 0x4u /* update: pass current members to the callback */
 #define SCIM_STORE_NO_OUTPUT 0x8u    /* update/create: do not build the resulting resource */
+/* The application's (admin) view instead of the IdP's: deprovisioned rows are visible (get,
+ * update, delete, list); the resource carries "_state": {"origin", "managedBy" (string or
+ * null), "deprovisioned": bool}; a group's "members" lists every membership with its "origin"
+ * ("scim" | "local" | "default"); a user's "groups" lists its direct groups with their
+ * "origin"; member additions of an update are of origin "local" and removals touch any origin.
+ * Without this flag (the SCIM view): deprovisioned rows do not exist (404, absent from lists,
+ * not addable as members), members show only origin "scim" memberships of live resources, and
+ * SCIM member changes (clear/add/remove) touch only origin "scim" memberships (an add of a
+ * pair that exists with another origin turns it into "scim"). */
+#define SCIM_STORE_ADMIN 0x10u
+
+/* Write options of the policy-aware calls (create_ex, update_ex, delete_ex). NULL = defaults:
+ * origin "scim", no managedBy, default settings. */
+struct scim_store_wopts {
+    const struct scim_tenant_settings *settings; /* NULL = defaults */
+    const char *origin;     /* create: "scim" (NULL) or "local" */
+    const char *managed_by; /* create: the token name recorded for SCIM-created rows */
+    /* out (create_ex): the POST linked an unsynced resource / revived a deprovisioned user */
+    bool linked;
+    bool revived;
+};
 
 /* Resources leave the store as full SCIM objects: "schemas" (core + extensions present), "id",
  * the doc attributes, "meta" {resourceType, created, lastModified, version: W/"<n>"}, and
@@ -94,6 +186,22 @@ int scim_store_token_count(struct scim_store *st, int64_t tenant_id, int64_t *n,
 int scim_store_create(struct scim_store *st, int64_t tenant_id, enum scim_rtype kind, json_t *doc,
                       json_t *members, const char *password_hash, unsigned flags, json_t **out,
                       int *skipped_members, struct scim_err *err);
+
+/* Like scim_store_create, enforcing the tenant's settings in the same transaction:
+ * - unique_emails: a user whose primary (or only) e-mail equals, case-insensitively, that of
+ *   another non-deprovisioned user of the tenant is 409 uniqueness;
+ * - a SCIM create (origin "scim") of a userName held by a deprovisioned user revives it: same
+ *   id, doc replaced by `doc`, SCIM-managed again, not deprovisioned (w->revived);
+ * - link_existing_users: a SCIM create whose userName (case-insensitive), or else primary
+ *   e-mail, matches a local user turns it SCIM-managed, keeping its id, with `doc` merged over
+ *   its attributes (w->linked); link_existing_groups: the same for groups by displayName;
+ * - default_groups: a user created (or linked or revived) by SCIM joins these groups with
+ *   membership origin "default" (ids that are not groups are skipped).
+ * Rows get origin w->origin and managed_by w->managed_by ("local" rows: none). */
+int scim_store_create_ex(struct scim_store *st, int64_t tenant_id, enum scim_rtype kind,
+                         json_t *doc, json_t *members, const char *password_hash,
+                         struct scim_store_wopts *w, unsigned flags, json_t **out,
+                         int *skipped_members, struct scim_err *err);
 
 /* Reads one resource; 404 if no such id in this tenant and type. */
 int scim_store_get(struct scim_store *st, int64_t tenant_id, enum scim_rtype kind, const char *id,
@@ -125,6 +233,19 @@ int scim_store_update(struct scim_store *st, int64_t tenant_id, enum scim_rtype 
                       const char *id, unsigned flags, scim_store_update_fn fn, void *ctx,
                       json_t **out, struct scim_err *err);
 
+/* scim_store_update with the tenant's settings (unique_emails is checked on the new doc). */
+int scim_store_update_ex(struct scim_store *st, int64_t tenant_id, enum scim_rtype kind,
+                         const char *id, unsigned flags, scim_store_update_fn fn, void *ctx,
+                         const struct scim_store_wopts *w, json_t **out, struct scim_err *err);
+
+/* scim_store_delete with the tenant's settings and `flags` (SCIM_STORE_ADMIN): in the SCIM view
+ * with delete_mode "deactivate", a user is not deleted but deprovisioned (active false,
+ * invisible to SCIM, its origin-"scim" memberships removed, version bumped). Groups and the
+ * admin view always delete. */
+int scim_store_delete_ex(struct scim_store *st, int64_t tenant_id, enum scim_rtype kind,
+                         const char *id, int64_t expected_version, unsigned flags,
+                         const struct scim_store_wopts *w, struct scim_err *err);
+
 /* Deletes a resource and its memberships (both as group and as member). `expected_version` >= 0
  * makes the delete conditional (412 if the version differs); -1 = unconditional. 404 if absent. */
 int scim_store_delete(struct scim_store *st, int64_t tenant_id, enum scim_rtype kind,
@@ -136,12 +257,31 @@ struct scim_store_query {
     bool descending;
     int64_t start_index;                 /* 1-based, >= 1 */
     int64_t count;                       /* page size >= 0; 0 = only totalResults */
-    unsigned flags;                      /* SCIM_STORE_MEMBERS / SCIM_STORE_GROUPS */
+    unsigned flags;                      /* SCIM_STORE_MEMBERS / SCIM_STORE_GROUPS / _ADMIN */
+    int state;                           /* with SCIM_STORE_ADMIN: a SCIM_STORE_STATE_* */
+    /* Keyset (cursor) paging, RFC 9865: with cursor_mode, start_index and sort_by are ignored
+     * and the page is in creation (primary key) order: the first `count` matches with
+     * pk > after_pk, or, when before_pk > 0, the last `count` matches with pk < before_pk
+     * (still returned in ascending order). No OFFSET: a page costs O(count). */
+    bool cursor_mode;
+    int64_t after_pk;
+    int64_t before_pk;
 };
+
+/* Admin list states; without SCIM_STORE_ADMIN the state is always "not deprovisioned". */
+#define SCIM_STORE_STATE_ALL 0           /* everything, deprovisioned included */
+#define SCIM_STORE_STATE_ACTIVE 1        /* not deprovisioned, active true or absent */
+#define SCIM_STORE_STATE_INACTIVE 2      /* not deprovisioned, active false */
+#define SCIM_STORE_STATE_DEPROVISIONED 3
 
 struct scim_store_page {
     int64_t total;     /* all matches */
     json_t *resources; /* array, owned by the caller */
+    /* cursor_mode only: the primary keys of the first and last resource of the page (0 when
+     * empty), and whether more matches lie beyond the page in the direction read (after
+     * last_pk going forward, before first_pk going backward). */
+    int64_t first_pk, last_pk;
+    bool more;
 };
 
 /* Lists resources matching a filter. Filters compile to parameterised SQL; an attribute the
@@ -153,5 +293,62 @@ int scim_store_list(struct scim_store *st, int64_t tenant_id, enum scim_rtype ki
 
 /* Parses an ETag of the form W/"<n>" or "<n>" into n; -1 if it is not one. */
 int64_t scim_store_etag_version(const char *etag);
+
+/* --- provisioning log (issue 5) ------------------------------------------------------ */
+
+/* One SCIM request (or one operation of a Bulk request) as recorded in the provisioning log.
+ * Never holds a token, a password or a request body. Text fields are NUL-terminated and
+ * truncated to their size; "" = none. */
+struct scim_log_entry {
+    int64_t id;          /* assigned by the store (ignored by log_append_batch) */
+    int64_t time_us;     /* when the request arrived */
+    int64_t tenant_id;
+    int64_t latency_us;
+    int status;          /* HTTP status answered */
+    int bulk_index;      /* 0: a request; n >= 1: operation n of the Bulk request request_id */
+    char request_id[40];
+    char token[128];     /* the token's name */
+    char client[16];     /* "entra", "okta", ... "unknown" (api/client_id.c) */
+    char method[8];
+    char path[256];      /* as sent, without the query string */
+    char resource_type[8]; /* "User", "Group" or "" */
+    char resource_id[72];
+    char user_name[128];    /* userName of the user involved, if known */
+    char display_name[128]; /* displayName of the resource involved, if known */
+    char scim_type[24];  /* scimType of the Error answered */
+    char detail[256];    /* detail of the Error answered */
+    char compat[256];    /* compatibility behaviours applied, comma-separated */
+};
+
+/* Appends `n` entries in one transaction. */
+int scim_store_log_append_batch(struct scim_store *st, const struct scim_log_entry *const *entries,
+                                size_t n, struct scim_err *err);
+
+struct scim_log_query {
+    int64_t tenant_id;
+    int status_min, status_max;  /* inclusive; 0 = no bound */
+    const char *resource_type;   /* NULL = any */
+    const char *resource_id;     /* NULL = any */
+    const char *user;            /* userName or displayName, exact, case-insensitive; NULL = any */
+    const char *token;           /* token name; NULL = any */
+    const char *client;          /* NULL = any */
+    int64_t since_us, until_us;  /* inclusive time bounds; 0 = no bound */
+    int64_t after_id;            /* > 0: only entries after it in the order read (id > after_id
+                                    ascending, id < after_id descending) */
+    bool ascending;              /* default newest first */
+    int64_t offset;              /* entries to skip (startIndex - 1) */
+    int64_t count;               /* page size */
+};
+
+/* Reads the entries matching `q`: *out (malloc'ed array of *n entries, free() it) and *total
+ * (all matches of q, after_id included, offset and count not). */
+int scim_store_log_query(struct scim_store *st, const struct scim_log_query *q,
+                         struct scim_log_entry **out, size_t *n, int64_t *total,
+                         struct scim_err *err);
+
+/* Deletes entries older than `before_us` (0 = none by age) and, per tenant, all but the newest
+ * `max_per_tenant` (0 = no limit). *deleted (may be NULL) = rows removed. */
+int scim_store_log_prune(struct scim_store *st, int64_t before_us, int64_t max_per_tenant,
+                         int64_t *deleted, struct scim_err *err);
 
 #endif

@@ -16,6 +16,13 @@ struct scim_store_ops {
 
     int (*tenant_default)(struct scim_store *st, int64_t *tenant_id, struct scim_err *err);
 
+    /* Optional: a named 32-byte secret shared by every node on the database (scim_store_secret).
+     * Insert `candidate` if the name is new (keeping an existing value), then return the stored
+     * value. The table is created on first use (CREATE TABLE IF NOT EXISTS secrets(name TEXT
+     * PRIMARY KEY, value BLOB/BYTEA NOT NULL)), so no migration number is needed. */
+    int (*secret)(struct scim_store *st, const char *name, const unsigned char candidate[32],
+                  unsigned char out[32], struct scim_err *err);
+
     int (*token_create)(struct scim_store *st, int64_t tenant_id, const char *name,
                         const unsigned char hash[32], const char *scopes, int64_t expires_us,
                         struct scim_err *err);
@@ -43,6 +50,41 @@ struct scim_store_ops {
     int (*list)(struct scim_store *st, int64_t tenant_id, enum scim_rtype kind,
                 const struct scim_store_query *q, struct scim_store_page *out,
                 struct scim_err *err);
+
+    /* Tenants and policies (issue 4). A backend may leave these NULL: store.c then answers
+     * 501 (the _ex calls fall back to the plain ones when no policy is asked for). */
+    int (*tenant_create)(struct scim_store *st, const char *name, int64_t *id,
+                         struct scim_err *err);
+    /* Fills id, name, created_us, disabled and *settings_text (malloc'ed, may be NULL). */
+    int (*tenant_get)(struct scim_store *st, int64_t id, const char *name, struct scim_tenant *out,
+                      char **settings_text, struct scim_err *err);
+    int (*tenant_list)(struct scim_store *st, json_t **out, struct scim_err *err);
+    /* settings_text NULL = keep */
+    int (*tenant_update)(struct scim_store *st, int64_t id, int disabled,
+                         const char *settings_text, struct scim_err *err);
+    int (*tenant_delete)(struct scim_store *st, int64_t id, struct scim_err *err);
+    int (*tenant_stats)(struct scim_store *st, int64_t id, int64_t *users, int64_t *groups,
+                        struct scim_err *err);
+    int (*create_ex)(struct scim_store *st, int64_t tenant_id, enum scim_rtype kind, json_t *doc,
+                     json_t *members, const char *password_hash, struct scim_store_wopts *w,
+                     unsigned flags, json_t **out, int *skipped_members, struct scim_err *err);
+    int (*update_ex)(struct scim_store *st, int64_t tenant_id, enum scim_rtype kind,
+                     const char *id, unsigned flags, scim_store_update_fn fn, void *ctx,
+                     const struct scim_store_wopts *w, json_t **out, struct scim_err *err);
+    int (*delete_ex)(struct scim_store *st, int64_t tenant_id, enum scim_rtype kind,
+                     const char *id, int64_t expected_version, unsigned flags,
+                     const struct scim_store_wopts *w, struct scim_err *err);
+
+    /* Provisioning log (issue 5); NULL = not supported (501). The SQLite backend implements
+     * them (sqlite.c, table provisioning_log, migration 3). NOTE for the PostgreSQL backend
+     * (dev-pg): add the same table and indexes (tenant_id, id), (time), (tenant_id, user_name
+     * case-insensitive) and implement these three with the contracts of store.h. */
+    int (*log_append_batch)(struct scim_store *st, const struct scim_log_entry *const *entries,
+                            size_t n, struct scim_err *err);
+    int (*log_query)(struct scim_store *st, const struct scim_log_query *q,
+                     struct scim_log_entry **out, size_t *n, int64_t *total, struct scim_err *err);
+    int (*log_prune)(struct scim_store *st, int64_t before_us, int64_t max_per_tenant,
+                     int64_t *deleted, struct scim_err *err);
 };
 
 /* The part common to every backend; embedded first in each backend's struct. */

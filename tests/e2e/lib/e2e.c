@@ -296,8 +296,6 @@ int e2e_server_start(struct e2e_server *srv, const struct e2e_opts *opts)
         for (size_t i = 0; i < opts->n_env; i++)
             if (!(srv->env[srv->n_env++] = strdup(opts->env[i])))
                 return -1;
-        if (opts->cainfo)
-            snprintf(srv->cainfo, sizeof srv->cainfo, "%s", opts->cainfo);
     }
     snprintf(srv->dir, sizeof srv->dir, "%s/scimd-e2e-XXXXXX", env_or("TMPDIR", "/tmp"));
     if (!mkdtemp(srv->dir)) {
@@ -313,7 +311,12 @@ int e2e_server_start(struct e2e_server *srv, const struct e2e_opts *opts)
         return -1;
     }
     char *argv[] = {(char *)ctl, (char *)"--db", srv->db, (char *)"token", (char *)"create",
-                    (char *)"--name", (char *)"e2e", NULL};
+                    (char *)"--name", (char *)"e2e", NULL, NULL, NULL};
+    const char *scopes = getenv("E2E_TOKEN_SCOPES");
+    if (scopes && *scopes) {
+        argv[7] = (char *)"--scopes";
+        argv[8] = (char *)scopes;
+    }
     char out[1024];
     int rc = run_capture(argv, srv->log, out, sizeof out);
     rtrim(out);
@@ -328,6 +331,11 @@ int e2e_server_start(struct e2e_server *srv, const struct e2e_opts *opts)
         tok++;
     snprintf(srv->token, sizeof srv->token, "%.*s", (int)(sizeof srv->token - 1), tok);
     return spawn(srv);
+}
+
+void e2e_server_trust(struct e2e_server *srv, const char *cafile)
+{
+    snprintf(srv->cainfo, sizeof srv->cainfo, "%s", cafile ? cafile : "");
 }
 
 static int wait_exit(pid_t pid, long timeout_ms, int *status)

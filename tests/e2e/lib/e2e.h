@@ -24,7 +24,7 @@ struct e2e_server {
     char dir[512];          /* the temporary directory */
     char db[640];           /* dir + "/scimd.db" */
     char log[640];          /* dir + "/scimd.log": scimd's stderr (appended over restarts) */
-    char cainfo[640];       /* CA file for https (from e2e_opts.cainfo), or "" */
+    char cainfo[640];       /* CA file curl trusts for https (e2e_server_trust), or "" */
     /* Copied from the options so e2e_server_restart() can start the same server again. */
     char *args[E2E_MAX_ARGS];
     size_t n_args;
@@ -44,13 +44,17 @@ struct e2e_opts {
     size_t n_args;
     const char *const *env;  /* extra environment entries "NAME=VALUE" */
     size_t n_env;
-    const char *cainfo;      /* PEM file curl trusts for an https server (--tls-cert), or NULL */
 };
 
-/* Creates the temporary directory, mints a token with scimctl, spawns scimd with
+/* Creates the temporary directory, mints a token with scimctl (with the scopes named by the
+ * environment variable E2E_TOKEN_SCOPES when set, e.g. "scim:read scim:write admin"), spawns scimd with
  * `--listen 127.0.0.1:0 --db DIR/scimd.db` plus opts->args, and waits (20 s at most) for its
  * "listening on" line. `opts` may be NULL. Returns 0, or -1 with a message on stderr. */
 int e2e_server_start(struct e2e_server *srv, const struct e2e_opts *opts);
+
+/* Makes e2e_request trust the PEM certificate `cafile` (the --tls-cert of an https server
+ * started with e2e_server_start). Call after the start. */
+void e2e_server_trust(struct e2e_server *srv, const char *cafile);
 
 /* Graceful stop: SIGTERM, wait up to 10 s, then SIGKILL. Returns the exit status as from
  * waitpid (so WIFEXITED/WEXITSTATUS apply), or -1 when the server was not running. */
