@@ -7,7 +7,8 @@
  * be answered promptly, and whose connections the server must close once they fall idle.
  * Each request must get the right SCIM Error (status and scimType where RFC 7644 defines one)
  * or a clean HTTP-level rejection. Afterwards every seeded resource must be unchanged and the
- * server must still answer. The idle timeout of scimd is 30 s, so this test takes ~35 s. */
+ * server must still answer. The idle timeout of scimd is 30 s, so this test takes ~35 s
+ * (up to 45 s on a loaded machine before it gives up on an idle connection). */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -642,7 +643,7 @@ int main(void)
         long t0 = now_ms();
         e2e_request(&srv, "GET", "/Users?count=1", NULL, NULL, &r);
         long dt = now_ms() - t0;
-        CHECK(r.status == 200 && dt < 2000, "request during the slowloris: %ld in %ld ms",
+        CHECK(r.status == 200 && dt < 5000, "request during the slowloris: %ld in %ld ms",
               r.status, dt);
         e2e_response_free(&r);
     }
@@ -660,7 +661,7 @@ int main(void)
     for (int k = 0; k < SLOW_CONNS; k++) {
         if (slow_fds[k] < 0)
             continue;
-        long left = (IDLE_TIMEOUT_S + 6) * 1000L - (now_ms() - idle_since);
+        long left = (IDLE_TIMEOUT_S + 10) * 1000L - (now_ms() - idle_since);
         if (recv_until_close(slow_fds[k], out, sizeof out, left > 0 ? (int)left : 1) >= 0)
             closed++;
         close(slow_fds[k]);
@@ -668,7 +669,7 @@ int main(void)
     printf("slowloris: %d of %d idle connections closed by the server after %ld ms\n", closed,
            open_before, now_ms() - idle_since);
     CHECK(closed == open_before, "%d idle connections still open after %d s", open_before - closed,
-          IDLE_TIMEOUT_S + 6);
+          IDLE_TIMEOUT_S + 10);
 
     verify_seed();
     {
