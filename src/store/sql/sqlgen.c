@@ -594,7 +594,10 @@ static int compile_pattern(struct gen *g, const struct scim_filter *f, const str
             scim_ascii_lower(lo);
         char *hi = prefix_upper(lo, o->nocase);
         int rc = emit(g, "(") | emit(g, o->expr) | emit(g, " >= ");
-        rc = rc ? rc : bind_take(g, lo);
+        if (rc)
+            free(lo); /* bind_take frees it only when it gets it */
+        else
+            rc = bind_take(g, lo);
         if (rc == 0)
             rc = emit(g, " AND ") | emit(g, o->expr) | emit(g, " < ");
         if (rc == 0 && hi && *hi) {
