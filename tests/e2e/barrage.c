@@ -608,7 +608,9 @@ int main(void)
             CHECK(s == 0 || (s >= 400 && s < 500), "garbage round %d: %d", round, s);
         }
         s = raw("\r\n\r\n\r\n", 6, out, sizeof out);
-        CHECK(s == 0 || (s >= 400 && s < 500), "blank lines: %d", s);
+        /* Empty lines before a request line are allowed (RFC 9112 §2.2): the server may keep
+         * waiting for the request, and close the connection at its idle timeout. */
+        CHECK(s == -1 || s == 0 || (s >= 400 && s < 500), "blank lines: %d", s);
         static const char bad_version[] = "GET /scim/v2/Users HTTP/9.9\r\nHost: x\r\n\r\n";
         s = raw(bad_version, sizeof bad_version - 1, out, sizeof out);
         CHECK(s == 0 || s == 505 || s == 400, "HTTP/9.9: %d", s);
