@@ -690,6 +690,7 @@ struct mev {
     const char *gid;    /* the group's id and displayName */
     const char *gname;
     json_t *cleared;    /* object: member id -> kind, or NULL */
+    json_t *added;      /* when set, member_added events wait here so that removals come first */
 };
 
 /* 1 if the membership row exists, 0 if not, -1 error. */
@@ -732,7 +733,8 @@ static int add_members(struct conn *c, int64_t tenant, int64_t group_pk, json_t 
         if (!existed) {
             if (ev->cleared && json_object_get(ev->cleared, v))
                 json_object_del(ev->cleared, v); /* cleared and added back: no change */
-            else if (scim_events_member(ev->events, ev->gid, ev->gname, v, mkind, true, err) < 0)
+            else if (scim_events_member(ev->added ? ev->added : ev->events, ev->gid, ev->gname, v,
+                                        mkind, true, err) < 0)
                 return -1;
         }
         sqlite3_stmt *s = stmt(c, S_MEMBER_INSERT, err);
@@ -1259,9 +1261,9 @@ static int sqlite_update_ex(struct scim_store *st, int64_t tenant, enum scim_rty
     json_t *current = NULL, *old = NULL, *evs = json_array();
     char *doc_text = NULL;
     struct row r;
-    struct mev mev = {.events = evs, .gid = id};
+    struct mev mev = {.events = evs, .gid = id, .added = json_array()};
     int rc = -1;
-    if (!evs) {
+    if (!evs || !mev.added) {
         scim_err_nomem(err);
         goto out;
     }
@@ -1359,6 +1361,10 @@ static int sqlite_update_ex(struct scim_store *st, int64_t tenant, enum scim_rty
                 goto out;
             if (flush_cleared(&mev, err) < 0)
                 goto out;
+            if (json_array_extend(evs, mev.added) < 0) {
+                scim_err_nomem(err);
+                goto out;
+            }
         }
         if (feed_insert(c, tenant, evs, err) < 0)
             goto out;
@@ -1383,6 +1389,7 @@ out:
     json_decref(old);
     json_decref(evs);
     json_decref(mev.cleared);
+    json_decref(mev.added);
     free(doc_text);
     return rc;
 }
