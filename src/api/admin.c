@@ -238,6 +238,26 @@ static void tenants_collection(struct adm *a)
     struct api_req *r = a->r;
     struct scim_err err;
     scim_err_clear(&err);
+    if (!a->operator_ && is(r, "GET")) {
+        /* A tenant's own admin token sees exactly its own tenant, so that a client (scimctl)
+         * can find out which tenant its token belongs to without being told. */
+        struct paging pg;
+        json_t *all = json_array(), *o;
+        if (paging_parse(r, &pg)) {
+            json_decref(all);
+            return;
+        }
+        o = all ? tenant_json(r, &r->tenant, &err) : NULL;
+        if (!o || json_array_append_new(all, o)) {
+            json_decref(all);
+            if (!err.status)
+                scim_err_nomem(&err);
+            fail_err(r, &err);
+            return;
+        }
+        reply(r, 200, page_of(all, &pg));
+        return;
+    }
     if (!a->operator_) {
         failf(r, 403, "only the operator tenant's admin tokens manage tenants");
         return;
@@ -1016,6 +1036,23 @@ static void resources(struct adm *a, enum scim_rtype kind)
     }
 }
 
+/* --- provisioning log (plog_admin.c) -------------------------------------------------------- */
+
+static void provisioning_log(struct adm *a)
+{
+    struct scim_err err;
+    json_t *list = NULL;
+    scim_err_clear(&err);
+    if (!is(a->r, "GET")) {
+        not_allowed(a->r, "GET");
+        return;
+    }
+    if (api_plog_admin_list(a->r, a->t.id, &list, &err))
+        fail_err(a->r, &err);
+    else
+        reply(a->r, 200, list);
+}
+
 /* --- for the other admin handlers (feed.c) ---------------------------------------------------- */
 
 void api_admin_reply(struct api_req *r, int status, json_t *body)
@@ -1129,6 +1166,8 @@ void api_admin_handle(struct api_req *r, const char *rest)
         resources(&a, SCIM_RT_GROUP);
     else if (strcmp(a.seg[2], "sign-in") == 0 && a.n == 3)
         sign_in(&a, NULL);
+    else if (strcmp(a.seg[2], "log") == 0 && a.n == 3)
+        provisioning_log(&a);
     else if (strcmp(a.seg[2], "events") == 0 && a.n == 3)
         api_admin_events(r, a.t.id);
     else if (strcmp(a.seg[2], "webhooks") == 0 && a.n <= 5)

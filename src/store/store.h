@@ -107,6 +107,11 @@ int scim_store_tenant_delete(struct scim_store *st, int64_t id, struct scim_err 
 int scim_store_tenant_stats(struct scim_store *st, int64_t id, int64_t *users, int64_t *groups,
                             struct scim_err *err);
 
+/* A named 32-byte secret shared by every scimd node on this database (for example the key that
+ * authenticates cursors), created at random on first use. */
+int scim_store_secret(struct scim_store *st, const char *name, unsigned char out[32],
+                      struct scim_err *err);
+
 /* --- tokens -------------------------------------------------------------------------- */
 
 struct scim_token {
@@ -289,6 +294,62 @@ int scim_store_list(struct scim_store *st, int64_t tenant_id, enum scim_rtype ki
 /* Parses an ETag of the form W/"<n>" or "<n>" into n; -1 if it is not one. */
 int64_t scim_store_etag_version(const char *etag);
 
+/* --- provisioning log (issue 5) ------------------------------------------------------ */
+
+/* One SCIM request (or one operation of a Bulk request) as recorded in the provisioning log.
+ * Never holds a token, a password or a request body. Text fields are NUL-terminated and
+ * truncated to their size; "" = none. */
+struct scim_log_entry {
+    int64_t id;          /* assigned by the store (ignored by log_append_batch) */
+    int64_t time_us;     /* when the request arrived */
+    int64_t tenant_id;
+    int64_t latency_us;
+    int status;          /* HTTP status answered */
+    int bulk_index;      /* 0: a request; n >= 1: operation n of the Bulk request request_id */
+    char request_id[40];
+    char token[128];     /* the token's name */
+    char client[16];     /* "entra", "okta", ... "unknown" (api/client_id.c) */
+    char method[8];
+    char path[256];      /* as sent, without the query string */
+    char resource_type[8]; /* "User", "Group" or "" */
+    char resource_id[72];
+    char user_name[128];    /* userName of the user involved, if known */
+    char display_name[128]; /* displayName of the resource involved, if known */
+    char scim_type[24];  /* scimType of the Error answered */
+    char detail[256];    /* detail of the Error answered */
+    char compat[256];    /* compatibility behaviours applied, comma-separated */
+};
+
+/* Appends `n` entries in one transaction. */
+int scim_store_log_append_batch(struct scim_store *st, const struct scim_log_entry *const *entries,
+                                size_t n, struct scim_err *err);
+
+struct scim_log_query {
+    int64_t tenant_id;
+    int status_min, status_max;  /* inclusive; 0 = no bound */
+    const char *resource_type;   /* NULL = any */
+    const char *resource_id;     /* NULL = any */
+    const char *user;            /* userName or displayName, exact, case-insensitive; NULL = any */
+    const char *token;           /* token name; NULL = any */
+    const char *client;          /* NULL = any */
+    int64_t since_us, until_us;  /* inclusive time bounds; 0 = no bound */
+    int64_t after_id;            /* > 0: only entries after it in the order read (id > after_id
+                                    ascending, id < after_id descending) */
+    bool ascending;              /* default newest first */
+    int64_t offset;              /* entries to skip (startIndex - 1) */
+    int64_t count;               /* page size */
+};
+
+/* Reads the entries matching `q`: *out (malloc'ed array of *n entries, free() it) and *total
+ * (all matches of q, after_id included, offset and count not). */
+int scim_store_log_query(struct scim_store *st, const struct scim_log_query *q,
+                         struct scim_log_entry **out, size_t *n, int64_t *total,
+                         struct scim_err *err);
+
+/* Deletes entries older than `before_us` (0 = none by age) and, per tenant, all but the newest
+ * `max_per_tenant` (0 = no limit). *deleted (may be NULL) = rows removed. */
+int scim_store_log_prune(struct scim_store *st, int64_t before_us, int64_t max_per_tenant,
+                         int64_t *deleted, struct scim_err *err);
 /* --- change feed and webhooks (docs/operations.md, "Change feed and webhooks") -------------- */
 
 /* Every committed write appends its events (store/events.h) to the tenant's feed in the same

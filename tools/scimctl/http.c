@@ -277,13 +277,12 @@ int scimctl_resolve_tenant(struct scimctl *c, const char *given, char *out, size
         json_decref(list);
         return 0;
     }
-    if (status == 401) {
-        /* Say why now rather than failing on the real request with a confusing tenant. */
-        return scimctl_http(c, "GET", "/admin/v1/tenants", NULL, NULL, NULL, NULL) == 0 ? 0 : -1;
-    }
-    if (status == 0)
-        return scimctl_http(c, "GET", "/admin/v1/tenants", NULL, NULL, NULL, NULL) == 0 ? 0 : -1;
-    scimctl_errorf("cannot tell the token's tenant (HTTP %ld): give --tenant NAME", status);
+    /* Print the server's reason (bad token, no admin scope, disabled tenant, or a tenant
+     * admin token, which may not list tenants). */
+    if (scimctl_http(c, "GET", "/admin/v1/tenants?count=1000", NULL, NULL, NULL, &status) == 0)
+        scimctl_errorf("cannot tell the token's tenant: give --tenant NAME");
+    else if (status == 403)
+        scimctl_errorf("a tenant's own admin token must name its tenant: give --tenant NAME");
     return -1;
 }
 

@@ -22,7 +22,7 @@ static void usage(FILE *f)
           "       scimctl [--db URI] tenant create NAME | tenant list\n"
           "       scimctl [--db URI] db migrate\n"
           "       scimctl --url URL (--token TOKEN | --token-file FILE) COMMAND ...\n"
-          "           COMMAND: tenant, token, settings, user, group, webhook, events\n"
+          "           COMMAND: tenant, token, settings, user, group, log, webhook, events\n"
           "       scimctl --help | --version\n",
           f);
 }
@@ -71,6 +71,8 @@ static void help(void)
           "        The users of a tenant as the application sees them (--url only).\n"
           "    group list|show|create|delete|add-member|remove-member\n"
           "        The groups of a tenant (--url only).\n"
+          "    log [--status 4xx] [--user U] [--follow] [--json | --csv] ...\n"
+          "        The provisioning log of a tenant (--url only).\n"
           "    webhook list|create|show|enable|disable|delete|deliveries\n"
           "        Webhooks: the change feed pushed to a URL (--url only).\n"
           "    events [--after N] [--follow]\n"
@@ -393,6 +395,8 @@ int main(int argc, char **argv)
         rc = scimctl_user(&c, n, args);
     } else if (strcmp(args[0], "group") == 0) {
         rc = scimctl_group(&c, n, args);
+    } else if (strcmp(args[0], "log") == 0) {
+        rc = scimctl_log(&c, n, args);
     } else if (strcmp(args[0], "webhook") == 0) {
         rc = scimctl_webhook(&c, n, args);
     } else if (strcmp(args[0], "events") == 0) {

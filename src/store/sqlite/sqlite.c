@@ -159,7 +159,18 @@ static const char *const migrations[] = {
     "ALTER TABLE members ADD COLUMN origin TEXT NOT NULL DEFAULT 'scim';"
     "CREATE INDEX tokens_tenant ON tokens(tenant_id);"
     "CREATE INDEX emails_resource_primary ON emails(resource_pk, primary_);",
-    /* 3: the change feed and webhooks (issue 5; store/sqlite/feed.c) */
+    /* 3: the provisioning log (issue 5). AUTOINCREMENT: ids never come back after a prune or a
+     * tenant deletion, so "entries after id N" stays a valid way to follow the log. */
+    "CREATE TABLE provisioning_log(id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " tenant_id INTEGER NOT NULL, time INTEGER NOT NULL, request_id TEXT,"
+    " bulk_index INTEGER NOT NULL DEFAULT 0, token TEXT, client TEXT, method TEXT, path TEXT,"
+    " resource_type TEXT, resource_id TEXT, user_name TEXT COLLATE NOCASE,"
+    " display_name TEXT COLLATE NOCASE, status INTEGER NOT NULL, scim_type TEXT, detail TEXT,"
+    " latency_us INTEGER, compat TEXT);"
+    "CREATE INDEX provisioning_log_tenant ON provisioning_log(tenant_id);" /* + rowid: id order */
+    "CREATE INDEX provisioning_log_time ON provisioning_log(time);"
+    "CREATE INDEX provisioning_log_user ON provisioning_log(tenant_id, user_name);",
+    /* 4: the change feed and webhooks (issue 5; store/sqlite/feed.c) */
     "CREATE TABLE event_seq(tenant_id INTEGER PRIMARY KEY, last_seq INTEGER NOT NULL);"
     "CREATE TABLE events(tenant_id INTEGER NOT NULL, seq INTEGER NOT NULL, created INTEGER NOT NULL,"
     " type TEXT NOT NULL, data TEXT NOT NULL, PRIMARY KEY(tenant_id, seq)) WITHOUT ROWID;"
@@ -1925,6 +1936,52 @@ static int sqlite_token_revoke(struct scim_store *st, int64_t tenant, const char
     return rc;
 }
 
+static int sqlite_secret(struct scim_store *st, const char *name, const unsigned char candidate[32],
+                         unsigned char out[32], struct scim_err *err)
+{
+    struct sqlite_store *s = ss(st);
+    struct conn *c = acquire(s);
+    sqlite3_stmt *q = NULL;
+    int rc = -1;
+
+    /* Rare (once per process start): plain statements, not prepared per connection. */
+    if (sqlite3_exec(c->db,
+                     "CREATE TABLE IF NOT EXISTS secrets(name TEXT PRIMARY KEY, value BLOB NOT NULL)",
+                     NULL, NULL, NULL) != SQLITE_OK) {
+        db_fail(c, err, "secret table");
+        goto out;
+    }
+    if (sqlite3_prepare_v2(c->db, "INSERT OR IGNORE INTO secrets(name, value) VALUES(?, ?)", -1, &q,
+                           NULL) != SQLITE_OK) {
+        db_fail(c, err, "secret insert");
+        goto out;
+    }
+    sqlite3_bind_text(q, 1, name, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_blob(q, 2, candidate, 32, SQLITE_TRANSIENT);
+    if (sqlite3_step(q) != SQLITE_DONE) {
+        db_fail(c, err, "secret insert");
+        goto out;
+    }
+    sqlite3_finalize(q);
+    q = NULL;
+    if (sqlite3_prepare_v2(c->db, "SELECT value FROM secrets WHERE name = ?", -1, &q, NULL) !=
+        SQLITE_OK) {
+        db_fail(c, err, "secret select");
+        goto out;
+    }
+    sqlite3_bind_text(q, 1, name, -1, SQLITE_TRANSIENT);
+    if (sqlite3_step(q) != SQLITE_ROW || sqlite3_column_bytes(q, 0) != 32) {
+        scim_err_internal(err, "sqlite: secret %s missing or malformed", name);
+        goto out;
+    }
+    memcpy(out, sqlite3_column_blob(q, 0), 32);
+    rc = 0;
+out:
+    sqlite3_finalize(q);
+    release(s, c);
+    return rc;
+}
+
 static int sqlite_token_count(struct scim_store *st, int64_t tenant, int64_t *n, struct scim_err *err)
 {
     struct sqlite_store *s = ss(st);
@@ -2060,6 +2117,7 @@ static int sqlite_tenant_delete(struct scim_store *st, int64_t id, struct scim_e
     /* emails and memberships go with their resources (ON DELETE CASCADE) */
     if (run_sql(c, "DELETE FROM resources WHERE tenant_id = ?", err, "i", id) < 0 ||
         run_sql(c, "DELETE FROM tokens WHERE tenant_id = ?", err, "i", id) < 0 ||
+        run_sql(c, "DELETE FROM provisioning_log WHERE tenant_id = ?", err, "i", id) < 0 ||
         run_sql(c, "DELETE FROM events WHERE tenant_id = ?", err, "i", id) < 0 ||
         run_sql(c, "DELETE FROM event_seq WHERE tenant_id = ?", err, "i", id) < 0 ||
         run_sql(c, "DELETE FROM webhooks WHERE tenant_id = ?", err, "i", id) < 0 ||
@@ -2099,10 +2157,314 @@ out:
     return rc;
 }
 
+/* ---- provisioning log ------------------------------------------------------------------- */
+
+static int bind_opt_text(sqlite3_stmt *q, int i, const char *v)
+{
+    return v && *v ? sqlite3_bind_text(q, i, v, -1, SQLITE_TRANSIENT) : sqlite3_bind_null(q, i);
+}
+
+static int sqlite_log_append_batch(struct scim_store *st, const struct scim_log_entry *const *entries,
+                                   size_t n, struct scim_err *err)
+{
+    struct sqlite_store *s = ss(st);
+    struct conn *c = acquire(s);
+    sqlite3_stmt *q = NULL;
+    int rc = -1;
+    if (begin_write(c, err) < 0)
+        goto out;
+    if (prepare_dyn(c, "INSERT INTO provisioning_log(tenant_id, time, request_id, bulk_index, token,"
+                       " client, method, path, resource_type, resource_id, user_name, display_name,"
+                       " status, scim_type, detail, latency_us, compat) VALUES (?, ?, ?, ?, ?, ?, ?,"
+                       " ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", &q, err) < 0)
+        goto out;
+    for (size_t i = 0; i < n; i++) {
+        const struct scim_log_entry *e = entries[i];
+        sqlite3_bind_int64(q, 1, e->tenant_id);
+        sqlite3_bind_int64(q, 2, e->time_us);
+        bind_opt_text(q, 3, e->request_id);
+        sqlite3_bind_int(q, 4, e->bulk_index);
+        bind_opt_text(q, 5, e->token);
+        bind_opt_text(q, 6, e->client);
+        bind_opt_text(q, 7, e->method);
+        bind_opt_text(q, 8, e->path);
+        bind_opt_text(q, 9, e->resource_type);
+        bind_opt_text(q, 10, e->resource_id);
+        bind_opt_text(q, 11, e->user_name);
+        bind_opt_text(q, 12, e->display_name);
+        sqlite3_bind_int(q, 13, e->status);
+        bind_opt_text(q, 14, e->scim_type);
+        bind_opt_text(q, 15, e->detail);
+        sqlite3_bind_int64(q, 16, e->latency_us);
+        bind_opt_text(q, 17, e->compat);
+        if (sqlite3_step(q) != SQLITE_DONE) {
+            db_fail(c, err, "log insert");
+            goto out;
+        }
+        sqlite3_reset(q);
+        sqlite3_clear_bindings(q);
+    }
+    rc = commit(c, err);
+out:
+    sqlite3_finalize(q);
+    release(s, c);
+    return rc;
+}
+
+static void col_copy(sqlite3_stmt *q, int i, char *out, size_t outlen)
+{
+    const char *t = col_text(q, i);
+    snprintf(out, outlen, "%s", t ? t : "");
+}
+
+/* Appends " AND <cond>" with one text parameter when `v` is set. */
+static int log_where_text(struct scim_buf *w, const char *cond, const char *v, const char **params,
+                          int *np)
+{
+    if (!v)
+        return 0;
+    params[(*np)++] = v;
+    return scim_buf_adds(w, cond) < 0 ? -1 : 0;
+}
+
+static int sqlite_log_query(struct scim_store *st, const struct scim_log_query *lq,
+                            struct scim_log_entry **out, size_t *n, int64_t *total,
+                            struct scim_err *err)
+{
+    struct sqlite_store *s = ss(st);
+    struct conn *c = acquire(s);
+    struct scim_buf where, sql;
+    sqlite3_stmt *q = NULL;
+    const char *tp[8];
+    int ntp = 0, rc = -1, step;
+    int64_t ip[8];
+    int nip = 0;
+    struct scim_log_entry *arr = NULL;
+    size_t cnt = 0, cap;
+
+    scim_buf_init(&where, 0);
+    scim_buf_init(&sql, 0);
+    /* integer parameters first (?1..), then text ones: numbered so the order of the
+     * conditions does not matter */
+    ip[nip++] = lq->tenant_id;
+    if (scim_buf_adds(&where, " WHERE tenant_id = ?1") < 0)
+        goto nomem;
+    if (lq->status_min > 0) {
+        ip[nip++] = lq->status_min;
+        if (scim_buf_printf(&where, " AND status >= ?%d", nip) < 0)
+            goto nomem;
+    }
+    if (lq->status_max > 0) {
+        ip[nip++] = lq->status_max;
+        if (scim_buf_printf(&where, " AND status <= ?%d", nip) < 0)
+            goto nomem;
+    }
+    if (lq->since_us > 0) {
+        ip[nip++] = lq->since_us;
+        if (scim_buf_printf(&where, " AND time >= ?%d", nip) < 0)
+            goto nomem;
+    }
+    if (lq->until_us > 0) {
+        ip[nip++] = lq->until_us;
+        if (scim_buf_printf(&where, " AND time <= ?%d", nip) < 0)
+            goto nomem;
+    }
+    if (lq->after_id > 0) {
+        ip[nip++] = lq->after_id;
+        if (scim_buf_printf(&where, " AND id %c ?%d", lq->ascending ? '>' : '<', nip) < 0)
+            goto nomem;
+    }
+    if (log_where_text(&where, " AND resource_type = ?", lq->resource_type, tp, &ntp) ||
+        log_where_text(&where, " AND resource_id = ?", lq->resource_id, tp, &ntp) ||
+        log_where_text(&where, " AND token = ?", lq->token, tp, &ntp) ||
+        log_where_text(&where, " AND client = ?", lq->client, tp, &ntp))
+        goto nomem;
+    if (lq->user) {
+        /* the same parameter twice: both columns are NOCASE */
+        tp[ntp++] = lq->user;
+        if (scim_buf_adds(&where, " AND (user_name = ? OR display_name = ?)") < 0)
+            goto nomem;
+        tp[ntp++] = lq->user;
+    }
+    /* un-numbered '?' take the numbers after the highest one used so far */
+    if (scim_buf_adds(&sql, "SELECT count(*) FROM provisioning_log") < 0 ||
+        scim_buf_add(&sql, where.data, where.len) < 0)
+        goto nomem;
+    for (int pass = 0; pass < 2; pass++) {
+        if (pass == 1) {
+            scim_buf_reset(&sql);
+            if (scim_buf_adds(&sql, "SELECT id, time, request_id, bulk_index, token, client, method,"
+                                    " path, resource_type, resource_id, user_name, display_name,"
+                                    " status, scim_type, detail, latency_us, compat"
+                                    " FROM provisioning_log") < 0 ||
+                scim_buf_add(&sql, where.data, where.len) < 0 ||
+                scim_buf_printf(&sql, " ORDER BY id %s LIMIT %lld OFFSET %lld",
+                              lq->ascending ? "ASC" : "DESC", (long long)lq->count,
+                              (long long)lq->offset) < 0)
+                goto nomem;
+        }
+        if (!scim_buf_str(&sql))
+            goto nomem;
+        if (prepare_dyn(c, scim_buf_str(&sql), &q, err) < 0)
+            goto out;
+        for (int i = 0; i < nip; i++)
+            sqlite3_bind_int64(q, i + 1, ip[i]);
+        for (int i = 0; i < ntp; i++)
+            sqlite3_bind_text(q, nip + i + 1, tp[i], -1, SQLITE_STATIC);
+        if (pass == 0) {
+            if (sqlite3_step(q) != SQLITE_ROW) {
+                db_fail(c, err, "log count");
+                goto out;
+            }
+            *total = sqlite3_column_int64(q, 0);
+            sqlite3_finalize(q);
+            q = NULL;
+            continue;
+        }
+        cap = lq->count > 0 ? (size_t)lq->count : 1;
+        if (!(arr = calloc(cap, sizeof *arr)))
+            goto nomem;
+        while (cnt < cap && (step = sqlite3_step(q)) == SQLITE_ROW) {
+            struct scim_log_entry *e = &arr[cnt++];
+            e->id = sqlite3_column_int64(q, 0);
+            e->time_us = sqlite3_column_int64(q, 1);
+            e->tenant_id = lq->tenant_id;
+            col_copy(q, 2, e->request_id, sizeof e->request_id);
+            e->bulk_index = sqlite3_column_int(q, 3);
+            col_copy(q, 4, e->token, sizeof e->token);
+            col_copy(q, 5, e->client, sizeof e->client);
+            col_copy(q, 6, e->method, sizeof e->method);
+            col_copy(q, 7, e->path, sizeof e->path);
+            col_copy(q, 8, e->resource_type, sizeof e->resource_type);
+            col_copy(q, 9, e->resource_id, sizeof e->resource_id);
+            col_copy(q, 10, e->user_name, sizeof e->user_name);
+            col_copy(q, 11, e->display_name, sizeof e->display_name);
+            e->status = sqlite3_column_int(q, 12);
+            col_copy(q, 13, e->scim_type, sizeof e->scim_type);
+            col_copy(q, 14, e->detail, sizeof e->detail);
+            e->latency_us = sqlite3_column_int64(q, 15);
+            col_copy(q, 16, e->compat, sizeof e->compat);
+        }
+    }
+    *out = arr;
+    *n = cnt;
+    arr = NULL;
+    rc = 0;
+    goto out;
+nomem:
+    scim_err_nomem(err);
+out:
+    free(arr);
+    sqlite3_finalize(q);
+    scim_buf_release(&where);
+    scim_buf_release(&sql);
+    release(s, c);
+    return rc;
+}
+
+/* Rows go in slices, each its own short transaction, so that pruning a large backlog never
+ * holds the write lock for long. */
+#define LOG_PRUNE_SLICE 5000
+
+static int log_prune_slices(struct sqlite_store *s, const char *sql, int64_t a, int64_t b,
+                            int64_t *deleted, struct scim_err *err)
+{
+    for (;;) {
+        struct conn *c = acquire(s);
+        int n = -1;
+        if (begin_write(c, err) == 0 && (n = run_sql(c, sql, err, "iii", a, b,
+                                                     (int64_t)LOG_PRUNE_SLICE)) >= 0 &&
+            commit(c, err) < 0)
+            n = -1;
+        release(s, c);
+        if (n < 0)
+            return -1;
+        *deleted += n;
+        if (n < LOG_PRUNE_SLICE)
+            return 0;
+    }
+}
+
+static int sqlite_log_prune(struct scim_store *st, int64_t before_us, int64_t max_per_tenant,
+                            int64_t *deleted, struct scim_err *err)
+{
+    struct sqlite_store *s = ss(st);
+    int64_t gone = 0;
+    int64_t *tenants = NULL;
+    size_t nt = 0, cap = 0;
+    int rc = -1;
+
+    if (before_us > 0 &&
+        log_prune_slices(s, "DELETE FROM provisioning_log WHERE id IN (SELECT id FROM "
+                            "provisioning_log WHERE time < ?1 LIMIT ?3)",
+                         before_us, 0, &gone, err) < 0)
+        goto out;
+    if (max_per_tenant > 0) {
+        struct conn *c = acquire(s);
+        sqlite3_stmt *q = NULL;
+        int step = SQLITE_DONE;
+        if (prepare_dyn(c, "SELECT id FROM tenants ORDER BY id", &q, err) == 0) {
+            while ((step = sqlite3_step(q)) == SQLITE_ROW) {
+                if (nt == cap) {
+                    size_t ncap = cap ? cap * 2 : 16;
+                    int64_t *nb = realloc(tenants, ncap * sizeof *nb);
+                    if (!nb) {
+                        step = SQLITE_NOMEM;
+                        break;
+                    }
+                    tenants = nb;
+                    cap = ncap;
+                }
+                tenants[nt++] = sqlite3_column_int64(q, 0);
+            }
+            if (step != SQLITE_DONE)
+                db_fail(c, err, "log prune tenants");
+        }
+        sqlite3_finalize(q);
+        release(s, c);
+        if (!q || step != SQLITE_DONE)
+            goto out;
+        for (size_t i = 0; i < nt; i++) {
+            int64_t cut = 0;
+            c = acquire(s);
+            q = NULL;
+            /* the id of the newest entry beyond the limit, read from the (tenant_id) index */
+            if (prepare_dyn(c, "SELECT id FROM provisioning_log WHERE tenant_id = ? "
+                               "ORDER BY id DESC LIMIT 1 OFFSET ?", &q, err) < 0) {
+                release(s, c);
+                goto out;
+            }
+            sqlite3_bind_int64(q, 1, tenants[i]);
+            sqlite3_bind_int64(q, 2, max_per_tenant);
+            step = sqlite3_step(q);
+            if (step == SQLITE_ROW)
+                cut = sqlite3_column_int64(q, 0);
+            else if (step != SQLITE_DONE)
+                db_fail(c, err, "log prune cut");
+            sqlite3_finalize(q);
+            release(s, c);
+            if (step != SQLITE_ROW && step != SQLITE_DONE)
+                goto out;
+            if (cut > 0 &&
+                log_prune_slices(s, "DELETE FROM provisioning_log WHERE id IN (SELECT id FROM "
+                                    "provisioning_log WHERE tenant_id = ?1 AND id <= ?2 LIMIT ?3)",
+                                 tenants[i], cut, &gone, err) < 0)
+                goto out;
+        }
+    }
+    rc = 0;
+out:
+    free(tenants);
+    if (deleted)
+        *deleted = gone;
+    return rc;
+}
+
 static const struct scim_store_ops sqlite_ops = {
     .name = "sqlite",
     .free = sqlite_free,
     .tenant_default = sqlite_tenant_default,
+    .secret = sqlite_secret,
     .token_create = sqlite_token_create,
     .token_find = sqlite_token_find,
     .token_touch = sqlite_token_touch,
@@ -2123,6 +2485,9 @@ static const struct scim_store_ops sqlite_ops = {
     .create_ex = sqlite_create_ex,
     .update_ex = sqlite_update_ex,
     .delete_ex = sqlite_delete_ex,
+    .log_append_batch = sqlite_log_append_batch,
+    .log_query = sqlite_log_query,
+    .log_prune = sqlite_log_prune,
     .events_list = scim_sqlite_events_list,
     .webhook_create = scim_sqlite_webhook_create,
     .webhook_list = scim_sqlite_webhook_list,
