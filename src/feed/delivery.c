@@ -228,8 +228,9 @@ static void *run(void *arg)
             scim_webhook_job_release(&job);
             continue;
         }
-        /* woken by a local commit; else every second (retries falling due, other nodes) */
-        scim_store_events_wait_any(d->st, &gen, 1000);
+        /* woken by a local commit; else every 250 ms, so that retries fall due on time and
+         * commits of other nodes are seen (an idle claim changes no row: no disk write) */
+        scim_store_events_wait_any(d->st, &gen, 250);
         if (gen == 0 && !atomic_load(&d->stop)) {
             struct timespec ts = {0, 100 * 1000000L}; /* the store is shutting down */
             nanosleep(&ts, NULL);
