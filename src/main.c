@@ -8,6 +8,7 @@
 #include "common/jsonalloc.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "feed/delivery.h"
 #include "http/server.h"
 #include "scim/extconfig.h"
 #include "scim/compat.h"
@@ -408,6 +409,7 @@ int main(int argc, char **argv)
     struct scim_store *st = NULL;
     struct scim_api *api = NULL;
     struct scim_http_server *srv = NULL;
+    struct scim_delivery *dlv = NULL;
     struct scim_api_config acfg;
     struct scim_http_config hcfg;
     struct scim_store_opts sopts;
@@ -536,6 +538,15 @@ int main(int argc, char **argv)
         goto out;
     }
 
+    /* webhooks: a thread of its own, so a slow receiver never holds a SCIM request;
+     * SCIMD_NODE_ID names this node in the webhook leases (default: the host name) */
+    struct scim_delivery_config dcfg = {.node_id = getenv("SCIMD_NODE_ID")};
+    if (scim_delivery_start(st, &dcfg, &dlv, &err) != 0) {
+        scim_error("msg=\"cannot start webhook delivery\" detail=\"%s\" cause=\"%s\"", err.detail,
+                   err.log);
+        goto out;
+    }
+
     snprintf(url, sizeof url, "%s://%s%s%s:%u%s", o.tls_cert ? "https" : "http",
              strchr(host, ':') ? "[" : "", host, strchr(host, ':') ? "]" : "",
              (unsigned)scim_http_port(srv), o.prefix);
@@ -559,8 +570,11 @@ int main(int argc, char **argv)
     status = EXIT_SUCCESS;
 
 out:
+    if (st)
+        scim_store_events_shutdown(st); /* long-polls answer now instead of holding the stop */
     scim_http_stop(&srv);
     scim_plog_stop(); /* after the last request: writes every queued entry */
+    scim_delivery_stop(&dlv);
     scim_api_free(&api);
     scim_store_free(&st);
     scim_registry_free(&reg);

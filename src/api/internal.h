@@ -88,6 +88,18 @@ void api_wopts(struct api_req *r, struct scim_store_wopts *w);
 
 /* The admin API (admin.c): `rest` is the path after "/admin/v1". */
 void api_admin_handle(struct api_req *r, const char *rest);
+/* Admin API helpers for handlers outside admin.c: a JSON reply (takes `body`), an error reply
+ * {"error": {...}} (code from the status), a scim_err as an error reply, a decoded query
+ * parameter (malloc'ed or NULL), 405 with Allow. */
+void api_admin_reply(struct api_req *r, int status, json_t *body);
+void api_admin_fail(struct api_req *r, int status, const char *msg);
+void api_admin_fail_err(struct api_req *r, const struct scim_err *e);
+char *api_admin_query(const struct api_req *r, const char *name);
+void api_admin_not_allowed(struct api_req *r, const char *allowed);
+/* Change feed and webhooks (feed.c): GET .../tenants/{t}/events, and .../webhooks with the
+ * `n` path segments after "webhooks" in `seg`. */
+void api_admin_events(struct api_req *r, int64_t tenant_id);
+void api_admin_webhooks(struct api_req *r, int64_t tenant_id, char **seg, int n);
 
 /* Provisioning policies on SCIM updates (policy.c): checks/adjusts the new doc of a user
  * against the old one (username_changes, email_changes). 0 or -1 (400 mutability). */

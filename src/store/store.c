@@ -22,13 +22,20 @@ int scim_store_open(const char *uri, const struct scim_store_opts *opts, struct 
         path = uri + 7;
     if (!*path)
         return scim_err_internal(err, "store: empty SQLite path in \"%s\"", uri);
-    return scim_sqlite_open(path, opts, out, err);
+    if (scim_sqlite_open(path, opts, out, err) < 0)
+        return -1;
+    if (!((*out)->notify = scim_event_notify_new())) {
+        scim_store_free(out);
+        return scim_err_nomem(err);
+    }
+    return 0;
 }
 
 void scim_store_free(struct scim_store **st)
 {
     if (!st || !*st)
         return;
+    scim_event_notify_free((*st)->notify);
     (*st)->ops->free(*st);
     *st = NULL;
 }

@@ -22,7 +22,7 @@ static void usage(FILE *f)
           "       scimctl [--db URI] tenant create NAME | tenant list\n"
           "       scimctl [--db URI] db migrate\n"
           "       scimctl --url URL (--token TOKEN | --token-file FILE) COMMAND ...\n"
-          "           COMMAND: tenant, token, settings, user, group, log (see scimctl --help)\n"
+          "           COMMAND: tenant, token, settings, user, group, log, webhook, events\n"
           "       scimctl --help | --version\n",
           f);
 }
@@ -73,6 +73,10 @@ static void help(void)
           "        The groups of a tenant (--url only).\n"
           "    log [--status 4xx] [--user U] [--follow] [--json | --csv] ...\n"
           "        The provisioning log of a tenant (--url only).\n"
+          "    webhook list|create|show|enable|disable|delete|deliveries\n"
+          "        Webhooks: the change feed pushed to a URL (--url only).\n"
+          "    events [--after N] [--follow]\n"
+          "        Read the change feed (--url only).\n"
           "\n"
           "    \"scimctl COMMAND --help\" describes each command in detail.\n"
           "\n"
@@ -393,6 +397,10 @@ int main(int argc, char **argv)
         rc = scimctl_group(&c, n, args);
     } else if (strcmp(args[0], "log") == 0) {
         rc = scimctl_log(&c, n, args);
+    } else if (strcmp(args[0], "webhook") == 0) {
+        rc = scimctl_webhook(&c, n, args);
+    } else if (strcmp(args[0], "events") == 0) {
+        rc = scimctl_events(&c, n, args);
     } else if (strcmp(args[0], "db") == 0) {
         if (c.url && !wants_help(n, args)) {
             scimctl_errorf("db: works on the database; use --db instead of --url");
