@@ -13,7 +13,7 @@ int scim_store_open(const char *uri, const struct scim_store_opts *opts, struct 
     if (!uri || !*uri)
         return scim_err_internal(err, "store: empty database URI");
     if (strncmp(uri, "postgresql:", 11) == 0 || strncmp(uri, "postgres:", 9) == 0)
-        return scim_err_internal(err, "store: the PostgreSQL backend is not available in this build");
+        return scim_pg_open(uri, opts, out, err);
     const char *path = uri;
     if (strncmp(uri, "sqlite:", 7) == 0)
         path = uri + 7;

@@ -29,7 +29,8 @@ struct scim_store_opts {
 };
 
 /* Opens (creating and migrating as needed) the store named by `uri`: a file path,
- * "sqlite:PATH", or "sqlite::memory:" (tests). Later "postgresql://...". */
+ * "sqlite:PATH", "sqlite::memory:" (tests), or a libpq URI "postgresql://..." / "postgres://...".
+ * While a PostgreSQL server cannot be reached, operations fail with 503 (retry later). */
 int scim_store_open(const char *uri, const struct scim_store_opts *opts, struct scim_store **out,
                     struct scim_err *err);
 void scim_store_free(struct scim_store **st);

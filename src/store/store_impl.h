@@ -60,4 +60,16 @@ int scim_sqlite_open(const char *path, const struct scim_store_opts *opts, struc
 int scim_sqlite_explain(struct scim_store *st, int64_t tenant_id, enum scim_rtype kind,
                         const struct scim_store_query *q, char **plan, struct scim_err *err);
 
+/* PostgreSQL backend (store/postgres). `uri` is a libpq URI (postgresql://... or postgres://...). */
+int scim_pg_open(const char *uri, const struct scim_store_opts *opts, struct scim_store **out,
+                 struct scim_err *err);
+
+/* Test hook: the PostgreSQL plan (EXPLAIN, one line per plan line) of the page query
+ * scim_store_list would run for `q`. *plan is malloc'ed. */
+int scim_pg_explain(struct scim_store *st, int64_t tenant_id, enum scim_rtype kind,
+                    const struct scim_store_query *q, char **plan, struct scim_err *err);
+
+/* Test hook: runs SQL text without parameters on a PostgreSQL store (ANALYZE, seeding). */
+int scim_pg_exec(struct scim_store *st, const char *sql, struct scim_err *err);
+
 #endif
