@@ -7,7 +7,7 @@ set -euo pipefail
 pkgs=(build-essential cmake pkg-config libmicrohttpd-dev libjansson-dev libsqlite3-dev
       libpq-dev libssl-dev libargon2-dev)
 if [ "${1:-}" = "--test" ]; then
-    pkgs+=(libcmocka-dev libcurl4-openssl-dev curl sqlite3 nodejs npm)
+    pkgs+=(libcmocka-dev libcurl4-openssl-dev curl sqlite3 postgresql nodejs npm)
 fi
 
 missing=()
