@@ -416,8 +416,12 @@ static int server_start(struct e2e_server *srv, const struct e2e_opts *opts, con
         fprintf(stderr, "e2e: SCIMCTL_BIN is not set\n");
         return -1;
     }
+    /* on a shared database each node mints its own token, under a name of its own */
+    char tname[64] = "e2e";
+    if (db)
+        snprintf(tname, sizeof tname, "e2e-%s", strrchr(srv->dir, '-') + 1);
     char *argv[] = {(char *)ctl, (char *)"--db", srv->db, (char *)"token", (char *)"create",
-                    (char *)"--name", (char *)"e2e", NULL};
+                    (char *)"--name", tname, NULL};
     char out[1024];
     int rc = run_capture(argv, srv->log, out, sizeof out);
     rtrim(out);
