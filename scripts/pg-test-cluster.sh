@@ -5,7 +5,8 @@
 #            temporary directory (unix socket there + a free TCP port on 127.0.0.1) and prints
 #            its admin URL (postgresql://postgres@127.0.0.1:PORT/postgres)
 #   stop     stops the cluster and removes its directory
-#   restart  pg_ctl restart (the failure-handling test uses it)
+#   restart [SECONDS]  pg_ctl restart; with SECONDS, stop, stay down that long, then start
+#            (the failure-handling test uses it to make an outage)
 #   url      prints the URL of the running cluster
 # The cluster directory is $SCIMD_PG_CLUSTER, by default /tmp/scimd-pg-<uid>-<hash of this
 # checkout>, so several checkouts on one machine each get their own cluster.
@@ -118,17 +119,24 @@ stop() {
 }
 
 restart() {
-    local bin
+    local bin down=${1:-0}
     bin=$(pgbin)
     pick_user
+    if [ "$down" = 0 ]; then
+        "${RUNAS[@]}" "$bin/pg_ctl" -D "$DATA" -l "$DIR/server.log" -o "-p $(cat "$DIR/port")" \
+            -m fast -w -t 60 restart >/dev/null
+        return
+    fi
+    "${RUNAS[@]}" "$bin/pg_ctl" -D "$DATA" -m fast -w -t 60 stop >/dev/null
+    sleep "$down"
     "${RUNAS[@]}" "$bin/pg_ctl" -D "$DATA" -l "$DIR/server.log" -o "-p $(cat "$DIR/port")" \
-        -m fast -w -t 60 restart >/dev/null
+        -w -t 60 start >/dev/null
 }
 
 case "${1:-}" in
 start) start ;;
 stop) stop ;;
-restart) restart ;;
+restart) restart "${2:-0}" ;;
 url) url ;;
 status) running && echo running || { echo stopped; exit 1; } ;;
 *) echo "usage: $0 start|stop|restart|url|status" >&2; exit 2 ;;

@@ -120,7 +120,7 @@ void e2e_pg_drop_db(const char *name)
         fprintf(stderr, "e2e: could not drop test database %s\n", name);
 }
 
-int e2e_pg_cluster(const char *cmd)
+int e2e_pg_cluster(const char *cmd, const char *arg)
 {
     const char *src = getenv("SCIMD_SOURCE_DIR");
     char script[1024];
@@ -132,7 +132,7 @@ int e2e_pg_cluster(const char *cmd)
         int fd = open("/dev/null", O_WRONLY);
         if (fd >= 0)
             dup2(fd, 1);
-        execl("/bin/sh", "sh", script, cmd, (char *)NULL);
+        execl("/bin/bash", "bash", script, cmd, arg, (char *)NULL);
         _exit(127);
     }
     int st;

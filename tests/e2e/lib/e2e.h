@@ -53,8 +53,9 @@ int e2e_pg_create_db(char *uri, size_t urilen, char *name, size_t namelen);
 /* Drops a test database created by e2e_pg_create_db (connections are terminated). */
 void e2e_pg_drop_db(const char *name);
 
-/* Runs scripts/pg-test-cluster.sh with `cmd` (e.g. "restart"); returns its exit code. */
-int e2e_pg_cluster(const char *cmd);
+/* Runs scripts/pg-test-cluster.sh with `cmd` and `arg` (may be NULL), e.g. "restart", "2";
+ * returns its exit code. */
+int e2e_pg_cluster(const char *cmd, const char *arg);
 
 /* Exit code a test returns when it does not apply to this backend (ctest SKIP_RETURN_CODE). */
 #define E2E_SKIP 77
