@@ -3,6 +3,7 @@
 #   make test   install what is missing, build, run every test (plain build, then ASan+UBSan),
 #               each build twice: on SQLite, then on PostgreSQL (a throwaway cluster started by
 #               scripts/pg-test-cluster.sh; SCIMD_TEST_BACKEND=postgresql SCIMD_TEST_PG_URL=...)
+#   make fuzz   build the libFuzzer harnesses with clang and fuzz each for FUZZ_SECONDS (docs/fuzzing.md)
 BUILD      ?= build
 BUILD_ASAN ?= build-asan
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
@@ -22,7 +23,11 @@ define ctest_pg
 	$(PG_CLUSTER) stop >/dev/null 2>&1; exit $$rc
 endef
 
-.PHONY: all deps test-deps build build-asan run test test-plain test-asan clean format
+BUILD_FUZZ ?= build-fuzz
+FUZZ_SECONDS ?= 60
+FUZZERS    ?= $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+
+.PHONY: all deps test-deps fuzz-deps build build-asan build-fuzz run test test-plain test-asan fuzz clean format
 
 all: build
 
@@ -31,6 +36,9 @@ deps:
 
 test-deps:
 	@scripts/install-deps.sh --test
+
+fuzz-deps:
+	@scripts/install-deps.sh --fuzz
 
 $(BUILD)/CMakeCache.txt:
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Debug -DSCIMD_WERROR=ON
@@ -60,8 +68,29 @@ test-asan: build-asan
 # PostgreSQL; ctest's summary ends the run.
 test: test-plain test-asan
 
+$(BUILD_FUZZ)/CMakeCache.txt:
+	cmake -S . -B $(BUILD_FUZZ) -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_COMPILER=clang \
+	  -DSCIMD_SANITIZE=ON -DSCIMD_FUZZ=ON
+
+build-fuzz: fuzz-deps $(BUILD_FUZZ)/CMakeCache.txt
+	cmake --build $(BUILD_FUZZ) -j $(JOBS) --target $(addprefix fuzz_,$(FUZZERS))
+
+# Fuzzes each harness in turn for FUZZ_SECONDS over a scratch copy of its seed corpus; stops at
+# the first crash, leaving the reproducer in $(BUILD_FUZZ)/fuzz-<name>/artifacts/.
+# One harness only: make fuzz FUZZERS=filter
+fuzz: build-fuzz
+	@set -e; for f in $(FUZZERS); do \
+	  w=$(BUILD_FUZZ)/fuzz-$$f; rm -rf $$w; mkdir -p $$w/corpus $$w/artifacts; \
+	  cp tests/fuzz/corpus/$$f/* $$w/corpus/; \
+	  d=; [ -f tests/fuzz/$$f.dict ] && d=-dict=tests/fuzz/$$f.dict; \
+	  echo "== fuzz_$$f for $(FUZZ_SECONDS) s"; \
+	  ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	    $(BUILD_FUZZ)/tests/fuzz/fuzz_$$f -max_total_time=$(FUZZ_SECONDS) -timeout=10 \
+	    -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix=$$w/artifacts/ $$d $$w/corpus; \
+	done
+
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
 clean:
-	rm -rf $(BUILD) $(BUILD_ASAN)
+	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_FUZZ)

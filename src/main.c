@@ -43,6 +43,8 @@ struct options {
     const char *max_body;
     const char *max_results;
     const char *schema_extensions;
+    const char *bulk_max_operations;
+    const char *bulk_max_payload;
 };
 
 /* One row per option: flag, environment variable, where it lands, default (for --help). */
@@ -84,6 +86,10 @@ static const struct optdef optdefs[] = {
      "JSON file declaring custom extension schemas for User and Group (see\n"
      "docs/extensions.md). They are validated on input, stored, returned, usable in\n"
      "filters, PATCH paths and sortBy, and published in /Schemas and /ResourceTypes."},
+    {"--bulk-max-operations", "SCIMD_BULK_MAX_OPERATIONS", OPT(bulk_max_operations), "N", "1000",
+     "Most operations in one /Bulk request (maxOperations; 413 beyond). 0 disables /Bulk."},
+    {"--bulk-max-payload", "SCIMD_BULK_MAX_PAYLOAD", OPT(bulk_max_payload), "BYTES", "1048576",
+     "Largest /Bulk request body (maxPayloadSize; 413 beyond); at most --max-body."},
 };
 
 #define N_OPTDEFS (sizeof optdefs / sizeof optdefs[0])
@@ -344,7 +350,7 @@ int main(int argc, char **argv)
     char url[1024];
     char tok[SCIM_TOKEN_MAX];
     unsigned short port;
-    int64_t threads = DEFAULT_THREADS, max_body, max_results;
+    int64_t threads = DEFAULT_THREADS, max_body, max_results, n = 0;
     bool created = false;
     sigset_t sigs;
     int sig, rc, status = EXIT_FAILURE;
@@ -368,6 +374,12 @@ int main(int argc, char **argv)
         return usage_error("invalid --max-body \"%s\" (1-1073741824)", o.max_body);
     if (o.max_results && parse_count(o.max_results, 1, 1000000, &max_results) != 0)
         return usage_error("invalid --max-results \"%s\" (1-1000000)", o.max_results);
+    if (o.bulk_max_operations && parse_count(o.bulk_max_operations, 0, 1000000, &n) != 0)
+        return usage_error("invalid --bulk-max-operations \"%s\" (0-1000000)", o.bulk_max_operations);
+    acfg.bulk_max_operations = o.bulk_max_operations ? (size_t)n : acfg.bulk_max_operations;
+    if (o.bulk_max_payload && parse_count(o.bulk_max_payload, 1, INT64_C(1) << 30, &n) != 0)
+        return usage_error("invalid --bulk-max-payload \"%s\" (1-1073741824)", o.bulk_max_payload);
+    acfg.bulk_max_payload = o.bulk_max_payload ? (size_t)n : acfg.bulk_max_payload;
     if ((o.tls_cert != NULL) != (o.tls_key != NULL))
         return usage_error("--tls-cert and --tls-key go together");
     if (o.schema_extensions && !*o.schema_extensions)

@@ -31,6 +31,9 @@ void scim_api_config_defaults(struct scim_api_config *cfg)
     cfg->default_count = 1000;
     cfg->max_operations = 1000;
     cfg->max_members_per_request = 10000;
+    cfg->bulk_max_operations = 1000;
+    cfg->bulk_max_payload = 1u << 20;
+    cfg->cursor_timeout = 3600;
 }
 
 int scim_api_new(const struct scim_api_config *cfg, struct scim_store *st,
@@ -60,6 +63,12 @@ int scim_api_new(const struct scim_api_config *cfg, struct scim_store *st,
         api->cfg.default_count = api->cfg.max_results;
     api->cfg.prefix = api->prefix;
     api->cfg.public_url = api->public_url;
+    if (api->cfg.bulk_max_payload > api->cfg.max_body)
+        api->cfg.bulk_max_payload = api->cfg.max_body;
+    if (api_cursor_init(api, err)) {
+        scim_api_free(&api);
+        return -1;
+    }
     api->st = st;
     api->reg = reg;
     *out = api;
@@ -100,15 +109,32 @@ void api_json_take(struct api_req *r, int status, json_t *body)
     resp->content_type = SCIM_CONTENT_TYPE;
 }
 
+/* Error details may quote client input (an id, a filter, a method name): bytes that are not
+ * valid UTF-8 become '?', so the Error body can always be rendered as JSON. */
+static void printable_detail(const char *in, char *out, size_t outlen)
+{
+    size_t n = strlen(in);
+    if (n >= outlen)
+        n = outlen - 1;
+    memcpy(out, in, n);
+    out[n] = '\0';
+    if (scim_utf8_valid(out, n))
+        return;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)out[i] >= 0x80 || (unsigned char)out[i] < 0x20)
+            out[i] = '?';
+}
+
 void api_error(struct api_req *r, const struct scim_err *e)
 {
     int status = e->status >= 400 && e->status <= 599 ? e->status : 500;
     char st[8];
+    char detail[SCIM_ERR_DETAIL_MAX];
     json_t *body;
 
     snprintf(st, sizeof st, "%d", status);
-    body = json_pack("{s:[s],s:s,s:s}", "schemas", SCIM_MSG_ERROR, "status", st, "detail",
-                     e->detail[0] ? e->detail : scim_http_reason(status));
+    printable_detail(e->detail[0] ? e->detail : scim_http_reason(status), detail, sizeof detail);
+    body = json_pack("{s:[s],s:s,s:s}", "schemas", SCIM_MSG_ERROR, "status", st, "detail", detail);
     if (body && e->scim_type)
         json_object_set_new(body, "scimType", json_string(e->scim_type));
     r->scim_type = e->scim_type;
@@ -389,7 +415,7 @@ static bool method_is(const struct api_req *r, const char *m)
     return strcmp(r->req->method, m) == 0;
 }
 
-static void method_not_allowed(struct api_req *r, const char *allowed)
+void api_method_not_allowed(struct api_req *r, const char *allowed)
 {
     struct scim_err e;
     scim_err_clear(&e);
@@ -484,7 +510,7 @@ static void discovery(struct api_req *r, int which, const char *arg)
     json_t *out = NULL;
 
     if (!method_is(r, "GET") && !method_is(r, "HEAD")) {
-        method_not_allowed(r, "GET");
+        api_method_not_allowed(r, "GET");
         return;
     }
     if (which == 0) {
@@ -492,14 +518,14 @@ static void discovery(struct api_req *r, int which, const char *arg)
             .base_url = r->base_url,
             .documentation_uri = "https://github.com/scimd/scimd/blob/main/README.md",
             .filter_max_results = api->cfg.max_results,
-            .bulk_supported = false,
-            .bulk_max_operations = 0,
-            .bulk_max_payload = 0,
+            .bulk_supported = api->cfg.bulk_max_operations > 0,
+            .bulk_max_operations = (int64_t)api->cfg.bulk_max_operations,
+            .bulk_max_payload = (int64_t)api->cfg.bulk_max_payload,
             .etag_supported = true,
             .sort_supported = true,
-            .change_password_supported = false,
-            .cursor_supported = false,
-            .cursor_timeout = 0,
+            .change_password_supported = true, /* PATCH/PUT of password is accepted (hashed) */
+            .cursor_supported = true,
+            .cursor_timeout = api->cfg.cursor_timeout,
             .default_page_size = api->cfg.default_count,
         };
         out = scim_discovery_spc(&info);
@@ -579,7 +605,7 @@ static void route(struct api_req *r, const char *rest)
     }
     if (n == 1 && endpoint_is(r, seg[0], ".search")) {
         if (!method_is(r, "POST"))
-            method_not_allowed(r, "POST");
+            api_method_not_allowed(r, "POST");
         else
             api_root_search(r);
         goto out;
@@ -591,8 +617,7 @@ static void route(struct api_req *r, const char *rest)
         goto out;
     }
     if (n >= 1 && endpoint_is(r, seg[0], "Bulk")) {
-        scim_err_set(&err, 501, NULL, "Bulk operations are not supported by this server.");
-        api_error(r, &err);
+        api_bulk(r, n == 1);
         goto out;
     }
     if (n >= 1 && n <= 2 && (endpoint_is(r, seg[0], "Users") || endpoint_is(r, seg[0], "Groups"))) {

@@ -23,6 +23,9 @@ struct scim_api_config {
     int64_t default_count;    /* page size when count is absent */
     size_t max_operations;    /* PATCH operations per request */
     size_t max_members_per_request; /* member values in one request */
+    size_t bulk_max_operations; /* /Bulk: Operations per request (413 beyond); 0 = Bulk off */
+    size_t bulk_max_payload;    /* /Bulk: largest body in bytes (413 beyond); capped by max_body */
+    int64_t cursor_timeout;     /* RFC 9865 cursorTimeout in seconds: older cursors are expired */
 };
 
 /* Fills `cfg` with the defaults. */

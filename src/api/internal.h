@@ -18,6 +18,8 @@ struct scim_api {
     char *public_url; /* owned copy or NULL */
     struct scim_store *st;
     const struct scim_registry *reg;
+    unsigned char cursor_key[32]; /* per-process HMAC key of cursors (cursor.c) */
+    uint32_t cursor_epoch;        /* random per process: tells an old cursor from a forged one */
 };
 
 /* The SCIM query parameters (RFC 7644 §3.4.2), from the query string or a .search body. */
@@ -51,6 +53,8 @@ void api_error(struct api_req *r, const struct scim_err *e);
 void api_json_take(struct api_req *r, int status, json_t *body);
 /* Parses the request body as one JSON object (400 invalidSyntax otherwise; depth-limited). */
 int api_parse_body(struct api_req *r, json_t **out, struct scim_err *err);
+/* Answers 405 with an Allow header listing `allowed` ("GET, POST"). */
+void api_method_not_allowed(struct api_req *r, const char *allowed);
 /* Adds the ETag header from resource.meta.version, if any. */
 void api_etag_header(struct api_req *r, json_t *resource);
 
@@ -64,5 +68,32 @@ void api_query_release(struct api_query *q);
 void api_resource_dispatch(struct api_req *r, enum scim_rtype kind, const char *id, bool search);
 /* Root-level POST /.search over all resource types. */
 void api_root_search(struct api_req *r);
+
+/* POST /Bulk (bulk.c). `exact` is false when the path has segments after /Bulk (404). */
+void api_bulk(struct api_req *r, bool exact);
+
+/* RFC 9865 cursors (cursor.c): opaque, HMAC-authenticated keyset positions. */
+struct api_cursor {
+    bool backward; /* true: the page before `pk`; false: the page after `pk` */
+    int64_t pk;    /* 0 with !backward: the first page */
+};
+/* Draws the per-process cursor key. */
+int api_cursor_init(struct scim_api *api, struct scim_err *err);
+/* Decodes a cursor for resource type `kind`: "" is the first page; 400 invalidCursor when it
+ * is malformed or forged, 400 expiredCursor when older than cfg.cursor_timeout or issued by
+ * an earlier process. */
+int api_cursor_decode(const struct scim_api *api, int kind, const char *text,
+                      struct api_cursor *out, struct scim_err *err);
+/* Encodes a cursor into `out` (at least API_CURSOR_MAX bytes). */
+#define API_CURSOR_MAX 96
+void api_cursor_encode(const struct scim_api *api, int kind, const struct api_cursor *c,
+                       char out[API_CURSOR_MAX]);
+/* When the request has a cursor parameter, switches `q` to keyset paging (400 when combined
+ * with startIndex or sortBy, or when the cursor is bad). No-op without one. */
+int api_cursor_apply(struct api_req *r, int kind, struct scim_store_query *q, struct scim_err *err);
+/* Adds nextCursor/previousCursor to a ListResponse of a cursor page and drops startIndex.
+ * -1 on out of memory. */
+int api_cursor_finish(struct api_req *r, int kind, const struct scim_store_query *q,
+                      const struct scim_store_page *page, json_t *list);
 
 #endif

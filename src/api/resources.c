@@ -333,21 +333,23 @@ static void do_list(struct api_req *r, const struct scim_resource_type *rt)
     struct scim_err err;
     struct output o;
     struct list_params lp;
-    struct scim_store_page page = {0, NULL};
+    struct scim_store_page page;
     json_t *out;
 
+    memset(&page, 0, sizeof page);
     scim_err_clear(&err);
     if (output_init(r, rt, &o, &err)) {
         api_error(r, &err);
         return;
     }
-    if (list_params_init(r, &lp, &err))
+    if (list_params_init(r, &lp, &err) || api_cursor_apply(r, (int)rt->kind, &lp.q, &err))
         goto fail;
     lp.q.flags = o.flags;
     if (scim_store_list(r->api->st, r->tenant_id, rt->kind, &lp.q, &page, &err))
         goto fail;
     if (render_all(r, &o, page.resources) ||
-        !(out = list_response(page.total, lp.q.start_index, page.resources))) {
+        !(out = list_response(page.total, lp.q.start_index, page.resources)) ||
+        api_cursor_finish(r, (int)rt->kind, &lp.q, &page, out)) {
         scim_err_nomem(&err);
         goto fail;
     }
@@ -378,6 +380,11 @@ void api_root_search(struct api_req *r)
     if (api_parse_body(r, &body, &err) || api_query_from_search(r, body, &err) ||
         list_params_init(r, &lp, &err))
         goto fail;
+    if (r->q.cursor) {
+        scim_err_set(&err, 400, SCIM_TYPE_INVALID_VALUE,
+                     "cursor paging is available per resource type (/Users, /Groups), not on /.search.");
+        goto fail;
+    }
     all = json_array();
     if (!all) {
         scim_err_nomem(&err);
@@ -389,7 +396,7 @@ void api_root_search(struct api_req *r)
     for (int k = 0; k < SCIM_RT_COUNT; k++) {
         const struct scim_resource_type *rt = scim_registry_rt(r->api->reg, (enum scim_rtype)k);
         struct output o;
-        struct scim_store_page page = {0, NULL};
+        struct scim_store_page page = {0, NULL, 0, 0, false};
         struct scim_store_query q = lp.q;
         struct scim_err e;
 
@@ -653,16 +660,6 @@ static bool is(const struct api_req *r, const char *m)
     return strcmp(r->req->method, m) == 0;
 }
 
-static void not_allowed(struct api_req *r, const char *allowed)
-{
-    struct scim_err e;
-    scim_err_clear(&e);
-    scim_err_set(&e, 405, NULL, "The method %s is not allowed here; allowed: %s.", r->req->method,
-                 allowed);
-    scim_response_header(r->resp, "Allow", allowed);
-    api_error(r, &e);
-}
-
 void api_resource_dispatch(struct api_req *r, enum scim_rtype kind, const char *id, bool search)
 {
     const struct scim_resource_type *rt = scim_registry_rt(r->api->reg, kind);
@@ -672,7 +669,7 @@ void api_resource_dispatch(struct api_req *r, enum scim_rtype kind, const char *
         json_t *body = NULL;
         scim_err_clear(&err);
         if (!is(r, "POST")) {
-            not_allowed(r, "POST");
+            api_method_not_allowed(r, "POST");
             return;
         }
         if (api_parse_body(r, &body, &err) || api_query_from_search(r, body, &err)) {
@@ -690,7 +687,7 @@ void api_resource_dispatch(struct api_req *r, enum scim_rtype kind, const char *
         else if (is(r, "POST"))
             do_create(r, rt);
         else
-            not_allowed(r, "GET, POST");
+            api_method_not_allowed(r, "GET, POST");
         return;
     }
     if (is(r, "GET") || is(r, "HEAD"))
@@ -702,5 +699,5 @@ void api_resource_dispatch(struct api_req *r, enum scim_rtype kind, const char *
     else if (is(r, "DELETE"))
         do_delete(r, rt, id);
     else
-        not_allowed(r, "GET, PUT, PATCH, DELETE");
+        api_method_not_allowed(r, "GET, PUT, PATCH, DELETE");
 }

@@ -25,7 +25,8 @@ int scim_buf_add(struct scim_buf *b, const void *data, size_t len);
 int scim_buf_adds(struct scim_buf *b, const char *s);
 int scim_buf_addc(struct scim_buf *b, char c);
 int scim_buf_printf(struct scim_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-int scim_buf_vprintf(struct scim_buf *b, const char *fmt, va_list ap);
+int scim_buf_vprintf(struct scim_buf *b, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
 /* The contents ("" for an empty buffer); valid until the next change. */
 const char *scim_buf_str(const struct scim_buf *b);
 /* Hands the storage to the caller (free() it) and re-initialises the buffer; never NULL

@@ -13,8 +13,9 @@ void scim_err_clear(struct scim_err *e)
     e->pos = -1;
 }
 
-static void vset(struct scim_err *e, int status, const char *scim_type, int pos, const char *fmt,
-                 va_list ap)
+__attribute__((format(printf, 5, 0))) static void vset(struct scim_err *e, int status,
+                                                      const char *scim_type, int pos,
+                                                      const char *fmt, va_list ap)
 {
     e->status = status;
     e->scim_type = scim_type;

@@ -136,6 +136,8 @@ int scim_store_list(struct scim_store *st, int64_t tenant_id, enum scim_rtype ki
 {
     out->total = 0;
     out->resources = NULL;
+    out->first_pk = out->last_pk = 0;
+    out->more = false;
     if (q->start_index < 1 || q->count < 0)
         return scim_err_internal(err, "store: bad paging (startIndex %lld, count %lld)",
                                  (long long)q->start_index, (long long)q->count);

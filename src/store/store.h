@@ -138,11 +138,23 @@ struct scim_store_query {
     int64_t start_index;                 /* 1-based, >= 1 */
     int64_t count;                       /* page size >= 0; 0 = only totalResults */
     unsigned flags;                      /* SCIM_STORE_MEMBERS / SCIM_STORE_GROUPS */
+    /* Keyset (cursor) paging, RFC 9865: with cursor_mode, start_index and sort_by are ignored
+     * and the page is in creation (primary key) order: the first `count` matches with
+     * pk > after_pk, or, when before_pk > 0, the last `count` matches with pk < before_pk
+     * (still returned in ascending order). No OFFSET: a page costs O(count). */
+    bool cursor_mode;
+    int64_t after_pk;
+    int64_t before_pk;
 };
 
 struct scim_store_page {
     int64_t total;     /* all matches */
     json_t *resources; /* array, owned by the caller */
+    /* cursor_mode only: the primary keys of the first and last resource of the page (0 when
+     * empty), and whether more matches lie beyond the page in the direction read (after
+     * last_pk going forward, before first_pk going backward). */
+    int64_t first_pk, last_pk;
+    bool more;
 };
 
 /* Lists resources matching a filter. Filters compile to parameterised SQL; an attribute the

@@ -1,7 +1,8 @@
 /* e2e_runner CASE.json: runs one end-to-end case file against a fresh scimd.
  *
  * Case file:
- *   {"name": "...", "server": {"args": [...], "env": [...]},          (server optional)
+ *   {"name": "...", "source": "where the flow comes from (informational)",
+ *    "server": {"args": [...], "env": [...]},                          (server optional)
  *    "steps": [ {"name": "...",
  *                "request": {"method": "GET", "path": "/Users?...", "headers": {...},
  *                            "body": <json, or a string sent raw>,

@@ -967,12 +967,22 @@ static int sqlite_list(struct scim_store *st, int64_t tenant, enum scim_rtype ki
         scim_err_nomem(err);
         goto out;
     }
-    if (qr->count > 0 && out->total >= qr->start_index) {
+    if (qr->count > 0 && (qr->cursor_mode || out->total >= qr->start_index)) {
+        bool back = qr->cursor_mode && qr->before_pk > 0;
         scim_buf_reset(&sql);
-        if (scim_buf_printf(&sql,
-                            "SELECT r.pk, r.id, r.created, r.last_modified, r.version, r.doc "
-                            "FROM resources r WHERE %s ORDER BY %s LIMIT ? OFFSET ?",
-                            scim_buf_str(&where.sql), scim_buf_str(&order)) < 0) {
+        /* Cursor mode is keyset paging on the primary key: one more row than asked tells
+         * whether there is a next page. */
+        if (qr->cursor_mode
+                ? scim_buf_printf(&sql,
+                                  "SELECT r.pk, r.id, r.created, r.last_modified, r.version, "
+                                  "r.doc FROM resources r WHERE %s AND r.pk %s ? ORDER BY r.pk "
+                                  "%s LIMIT ? OFFSET ?",
+                                  scim_buf_str(&where.sql), back ? "<" : ">",
+                                  back ? "DESC" : "ASC") < 0
+                : scim_buf_printf(&sql,
+                                  "SELECT r.pk, r.id, r.created, r.last_modified, r.version, "
+                                  "r.doc FROM resources r WHERE %s ORDER BY %s LIMIT ? OFFSET ?",
+                                  scim_buf_str(&where.sql), scim_buf_str(&order)) < 0) {
             scim_err_nomem(err);
             goto out;
         }
@@ -984,13 +994,29 @@ static int sqlite_list(struct scim_store *st, int64_t tenant, enum scim_rtype ki
             db_fail(c, err, "bind");
             goto out;
         }
-        sqlite3_bind_int64(q, n, qr->count);
-        sqlite3_bind_int64(q, n + 1, qr->start_index - 1);
+        if (qr->cursor_mode) {
+            sqlite3_bind_int64(q, n++, back ? qr->before_pk : qr->after_pk);
+            sqlite3_bind_int64(q, n, qr->count + 1);
+            sqlite3_bind_int64(q, n + 1, 0);
+        } else {
+            sqlite3_bind_int64(q, n, qr->count);
+            sqlite3_bind_int64(q, n + 1, qr->start_index - 1);
+        }
         int step;
         while ((step = sqlite3_step(q)) == SQLITE_ROW) {
             struct row r;
             json_t *res = NULL;
+            if (qr->cursor_mode && (int64_t)json_array_size(arr) == qr->count) {
+                out->more = true;
+                step = SQLITE_DONE;
+                break;
+            }
             r.pk = sqlite3_column_int64(q, 0);
+            if (qr->cursor_mode) {
+                if (!out->first_pk)
+                    out->first_pk = r.pk;
+                out->last_pk = r.pk;
+            }
             snprintf(r.id, sizeof(r.id), "%s", col_text(q, 1));
             r.created = sqlite3_column_int64(q, 2);
             r.last_modified = sqlite3_column_int64(q, 3);
@@ -1005,6 +1031,17 @@ static int sqlite_list(struct scim_store *st, int64_t tenant, enum scim_rtype ki
         if (step != SQLITE_DONE) {
             db_fail(c, err, "list");
             goto out;
+        }
+        if (back) {
+            /* Read backwards; the page is returned in ascending order. */
+            int64_t t = out->first_pk;
+            out->first_pk = out->last_pk;
+            out->last_pk = t;
+            for (size_t i = 0, j = json_array_size(arr); j > 1 && i < j - 1; i++, j--) {
+                json_t *a = json_incref(json_array_get(arr, i));
+                json_array_set(arr, i, json_array_get(arr, j - 1));
+                json_array_set_new(arr, j - 1, a);
+            }
         }
     }
     out->resources = arr;
