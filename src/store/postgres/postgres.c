@@ -1085,7 +1085,8 @@ struct list_args {
     const struct scim_store_query *q;
     const char *where, *order;
     const struct scim_sql_frag *frag;
-    int64_t total;
+    int64_t total, first_pk, last_pk;
+    bool more;
     json_t *out;
 };
 
@@ -1110,24 +1111,50 @@ static int tx_list(struct pg_store *s, struct pconn *c, void *arg, struct scim_e
     int64_t total = col_i64(r, 0, 0);
     PQclear(r);
     r = NULL;
-    if (a->q->count > 0 && total >= a->q->start_index) {
+    const struct scim_store_query *q = a->q;
+    bool back = q->cursor_mode && q->before_pk > 0;
+    int64_t first_pk = 0, last_pk = 0;
+    bool more = false;
+    if (q->count > 0 && (q->cursor_mode || total >= q->start_index)) {
         int n = 2 + (int)a->frag->n_params;
         dyn_params_free(&d);
         scim_buf_reset(&sql);
-        if (dyn_params_make(&d, a->tenant, a->frag, extra, 2) < 0 ||
-            scim_buf_printf(&sql, "SELECT r." RES_COLS " FROM resources r WHERE %s ORDER BY %s "
-                                  "LIMIT $%d OFFSET $%d",
-                            a->where, a->order, n, n + 1) < 0) {
+        int rc2;
+        if (q->cursor_mode) {
+            /* keyset paging on the primary key; one row more than asked tells whether there
+             * is a next page */
+            int64_t cx[2] = {back ? q->before_pk : q->after_pk, q->count + 1};
+            rc2 = dyn_params_make(&d, a->tenant, a->frag, cx, 2) < 0 ||
+                  scim_buf_printf(&sql, "SELECT r." RES_COLS " FROM resources r WHERE %s AND r.pk %s $%d "
+                                        "ORDER BY r.pk %s LIMIT $%d",
+                                  a->where, back ? "<" : ">", n, back ? "DESC" : "ASC", n + 1) < 0;
+        } else {
+            rc2 = dyn_params_make(&d, a->tenant, a->frag, extra, 2) < 0 ||
+                  scim_buf_printf(&sql, "SELECT r." RES_COLS " FROM resources r WHERE %s ORDER BY %s "
+                                        "LIMIT $%d OFFSET $%d",
+                                  a->where, a->order, n, n + 1) < 0;
+        }
+        if (rc2) {
             scim_err_nomem(err);
             goto out;
         }
         if (!(r = run_dyn(c, scim_buf_str(&sql), &d, err)))
             goto out;
-        for (int i = 0; i < PQntuples(r); i++) {
+        int rows = PQntuples(r);
+        if (q->cursor_mode && rows > q->count) {
+            more = true;
+            rows = (int)q->count;
+        }
+        for (int k = 0; k < rows; k++) {
+            /* a backward page was read descending; it is returned ascending */
+            int i = back ? rows - 1 - k : k;
             struct row row;
             json_t *res = NULL;
             row_from(r, i, &row);
-            if (build_resource(c, a->kind, &row, PQgetvalue(r, i, 5), a->q->flags, &res, err) < 0)
+            if (!first_pk)
+                first_pk = row.pk;
+            last_pk = row.pk;
+            if (build_resource(c, a->kind, &row, PQgetvalue(r, i, 5), q->flags, &res, err) < 0)
                 goto out;
             if (json_array_append_new(arr, res) < 0) {
                 scim_err_nomem(err);
@@ -1136,6 +1163,9 @@ static int tx_list(struct pg_store *s, struct pconn *c, void *arg, struct scim_e
         }
     }
     a->total = total;
+    a->first_pk = first_pk;
+    a->last_pk = last_pk;
+    a->more = more;
     json_decref(a->out);
     a->out = arr;
     arr = NULL;
@@ -1165,6 +1195,9 @@ static int pg_list(struct scim_store *st, int64_t tenant, enum scim_rtype kind,
     if (run_tx(ps(st), TX_READ, tx_list, &a, err) < 0)
         goto out;
     out->total = a.total;
+    out->first_pk = a.first_pk;
+    out->last_pk = a.last_pk;
+    out->more = a.more;
     out->resources = a.out;
     a.out = NULL;
     rc = 0;
