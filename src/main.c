@@ -8,6 +8,7 @@
 #include "common/util.h"
 #include "http/server.h"
 #include "scim/extconfig.h"
+#include "scim/compat.h"
 #include "scim/schema.h"
 #include "store/store.h"
 
@@ -45,6 +46,7 @@ struct options {
     const char *schema_extensions;
     const char *bulk_max_operations;
     const char *bulk_max_payload;
+    const char *compat_disable;
 };
 
 /* One row per option: flag, environment variable, where it lands, default (for --help). */
@@ -90,6 +92,10 @@ static const struct optdef optdefs[] = {
      "Most operations in one /Bulk request (maxOperations; 413 beyond). 0 disables /Bulk."},
     {"--bulk-max-payload", "SCIMD_BULK_MAX_PAYLOAD", OPT(bulk_max_payload), "BYTES", "1048576",
      "Largest /Bulk request body (maxPayloadSize; 413 beyond); at most --max-body."},
+    {"--compat-disable", "SCIMD_COMPAT_DISABLE", OPT(compat_disable), "NAMES", "none",
+     "Comma-separated compatibility behaviours to turn off, or \"all\" for strict RFC\n"
+     "7643/7644 input (names in docs/compatibility.md). A request that needs a turned-off\n"
+     "behaviour is answered 400 and changes nothing."},
 };
 
 #define N_OPTDEFS (sizeof optdefs / sizeof optdefs[0])
@@ -380,6 +386,11 @@ int main(int argc, char **argv)
     if (o.bulk_max_payload && parse_count(o.bulk_max_payload, 1, INT64_C(1) << 30, &n) != 0)
         return usage_error("invalid --bulk-max-payload \"%s\" (1-1073741824)", o.bulk_max_payload);
     acfg.bulk_max_payload = o.bulk_max_payload ? (size_t)n : acfg.bulk_max_payload;
+    if (o.compat_disable) {
+        char bad[64];
+        if (scim_compat_parse(o.compat_disable, &acfg.compat_disabled, bad, sizeof bad) != 0)
+            return usage_error("unknown compatibility behaviour \"%s\" in --compat-disable", bad);
+    }
     if ((o.tls_cert != NULL) != (o.tls_key != NULL))
         return usage_error("--tls-cert and --tls-key go together");
     if (o.schema_extensions && !*o.schema_extensions)

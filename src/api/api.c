@@ -156,6 +156,20 @@ void api_etag_header(struct api_req *r, json_t *resource)
         scim_response_header(r->resp, "ETag", v);
 }
 
+int api_compat_check(struct api_req *r, uint32_t extra, struct scim_err *err)
+{
+    uint32_t hit = (r->compat | extra) & r->api->cfg.compat_disabled;
+    char names[256];
+
+    if (!hit)
+        return 0;
+    scim_compat_names(hit, names, sizeof names);
+    return scim_err_set(err, 400, SCIM_TYPE_INVALID_SYNTAX,
+                        "The request relies on the compatibility behaviour %s, which this server "
+                        "has turned off (see docs/compatibility.md).",
+                        names);
+}
+
 /* --- request body -------------------------------------------------------------------------- */
 
 /* Nesting depth of a JSON text (brackets outside strings), computed before parsing so that a
@@ -437,6 +451,7 @@ static void set_base_url(struct api_req *r)
 {
     const struct scim_api *api = r->api;
     if (api->public_url) {
+        snprintf(r->root_url, sizeof r->root_url, "%s", api->public_url);
         snprintf(r->base_url, sizeof r->base_url, "%s%s", api->public_url, api->prefix);
     } else {
         const char *host = scim_request_header(r->req, "Host");
@@ -450,12 +465,13 @@ static void set_base_url(struct api_req *r)
                 clean[n++] = c;
         }
         clean[n] = '\0';
-        snprintf(r->base_url, sizeof r->base_url, "%s://%s%s", r->req->tls ? "https" : "http",
-                 n ? clean : "localhost", api->prefix);
+        snprintf(r->root_url, sizeof r->root_url, "%s://%s", r->req->tls ? "https" : "http",
+                 n ? clean : "localhost");
+        snprintf(r->base_url, sizeof r->base_url, "%s%s", r->root_url, api->prefix);
     }
 }
 
-static int authenticate(struct api_req *r, struct scim_err *err)
+int api_authenticate(struct api_req *r, struct scim_err *err)
 {
     const char *auth = scim_request_header(r->req, "Authorization");
     char cred[512];
@@ -473,6 +489,10 @@ static int authenticate(struct api_req *r, struct scim_err *err)
         return -1;
     }
     r->tenant_id = r->token.tenant_id;
+    /* read on every request (no cache): disabling a tenant takes effect at once */
+    if (scim_store_tenant_get(r->api->st, r->tenant_id, NULL, &r->tenant, err))
+        return err->status == 404 ? scim_err_set(err, 401, NULL, "The bearer token is not valid.") : -1;
+    r->have_tenant = true;
     if (now - r->token.last_used_us > TOKEN_TOUCH_INTERVAL_US) {
         struct scim_err ignored;
         scim_err_clear(&ignored);
@@ -482,7 +502,7 @@ static int authenticate(struct api_req *r, struct scim_err *err)
     return 0;
 }
 
-static bool has_scope(const struct scim_token *t, const char *scope)
+bool api_has_scope(const struct scim_token *t, const char *scope)
 {
     size_t n = strlen(scope);
     const char *p = t->scopes;
@@ -499,9 +519,25 @@ static bool has_scope(const struct scim_token *t, const char *scope)
 static int authorize(struct api_req *r, bool write, struct scim_err *err)
 {
     const char *need = write ? "scim:write" : "scim:read";
-    if (has_scope(&r->token, need))
-        return 0;
-    return scim_err_set(err, 403, NULL, "The token \"%s\" lacks the scope %s.", r->token.name, need);
+    /* a token of another tenant on /tenants/{name}/...: that tenant does not exist for it */
+    if (r->path_tenant && strcmp(r->path_tenant, r->tenant.name) != 0)
+        return scim_err_set(err, 404, NULL, "No such tenant.");
+    if (r->tenant.disabled)
+        return scim_err_set(err, 403, NULL, "tenant is disabled");
+    if (!api_has_scope(&r->token, need))
+        return scim_err_set(err, 403, NULL, "The token \"%s\" lacks the scope %s.", r->token.name,
+                            need);
+    if (!r->tenant.settings.scim_enabled)
+        return scim_err_set(err, 403, NULL, "SCIM provisioning is disabled for this tenant");
+    return 0;
+}
+
+void api_wopts(struct api_req *r, struct scim_store_wopts *w)
+{
+    memset(w, 0, sizeof *w);
+    w->settings = r->have_tenant ? &r->tenant.settings : NULL;
+    w->origin = "scim";
+    w->managed_by = r->token.name[0] ? r->token.name : NULL;
 }
 
 static void discovery(struct api_req *r, int which, const char *arg)
@@ -509,6 +545,13 @@ static void discovery(struct api_req *r, int which, const char *arg)
     const struct scim_api *api = r->api;
     json_t *out = NULL;
 
+    struct scim_err cerr;
+
+    scim_err_clear(&cerr);
+    if (api_compat_check(r, 0, &cerr)) {
+        api_error(r, &cerr);
+        return;
+    }
     if (!method_is(r, "GET") && !method_is(r, "HEAD")) {
         api_method_not_allowed(r, "GET");
         return;
@@ -593,7 +636,7 @@ static void route(struct api_req *r, const char *rest)
         goto out;
     }
 
-    if (authenticate(r, &err) || authorize(r, write && !(n == 1 && endpoint_is(r, seg[0], ".search")) &&
+    if (api_authenticate(r, &err) || authorize(r, write && !(n == 1 && endpoint_is(r, seg[0], ".search")) &&
                                                   !(n == 2 && endpoint_is(r, seg[1], ".search")),
                                           &err)) {
         api_error(r, &err);
@@ -639,6 +682,7 @@ void scim_api_handle(void *ctx, const struct scim_request *req, struct scim_resp
     const char *path = req->raw_path ? req->raw_path : "";
     size_t plen = strlen(api->prefix);
     char compat[512];
+    char *tenant_name = NULL;
 
     memset(&r, 0, sizeof r);
     r.api = api;
@@ -656,18 +700,46 @@ void scim_api_handle(void *ctx, const struct scim_request *req, struct scim_resp
     } else if (scim_strncasecmp(path, api->prefix, plen) == 0 &&
                (path[plen] == '\0' || path[plen] == '/')) {
         route(&r, path + plen);
+    } else if (strncmp(path, "/admin/v1", 9) == 0 && (path[9] == '\0' || path[9] == '/')) {
+        api_admin_handle(&r, path + 9);
+    } else if (strncmp(path, "/tenants/", 9) == 0 && strchr(path + 9, '/') &&
+               scim_strncasecmp(strchr(path + 9, '/'), api->prefix, plen) == 0 &&
+               (strchr(path + 9, '/')[plen] == '\0' || strchr(path + 9, '/')[plen] == '/')) {
+        /* /tenants/{name}/scim/v2/...: the same API, its URLs under the base the client used */
+        const char *slash = strchr(path + 9, '/');
+        tenant_name = scim_url_decode(path + 9, (size_t)(slash - path - 9), false);
+        if (!tenant_name) {
+            struct scim_err e;
+            scim_err_clear(&e);
+            scim_err_nomem(&e);
+            api_error(&r, &e);
+        } else {
+            r.path_tenant = tenant_name;
+            if (snprintf(r.base_url, sizeof r.base_url, "%s/tenants/%.*s%s", r.root_url,
+                         (int)(slash - path - 9), path + 9, api->prefix) < 0)
+                r.base_url[0] = '\0';
+            route(&r, slash + plen);
+        }
     } else {
         not_found(&r, "No such endpoint. The SCIM API is served under its base path.");
     }
     if (path[0] && path[strlen(path) - 1] == '/' && strlen(path) > plen + 1)
         r.compat |= SCIM_COMPAT_ENDPOINT_CASE;
 
-    scim_compat_names(r.compat, compat, sizeof compat);
+    resp->compat |= r.compat;
+    scim_compat_names(resp->compat, compat, sizeof compat);
     /* Truncation of the log fields is acceptable; the return value is checked only for errors. */
     if (snprintf(resp->log_extra, sizeof resp->log_extra, "tenant=%lld token=%s%s%s%s%s",
              (long long)r.tenant_id, r.token.name[0] ? r.token.name : "-",
              r.scim_type ? " scim_type=" : "", r.scim_type ? r.scim_type : "",
              compat[0] ? " compat=" : "", compat) < 0)
         resp->log_extra[0] = '\0';
+    if (r.admin_code) {
+        size_t n = strlen(resp->log_extra);
+        snprintf(resp->log_extra + n, sizeof resp->log_extra - n, " admin_error=%s", r.admin_code);
+    }
     api_query_release(&r.q);
+    if (r.have_tenant)
+        scim_tenant_release(&r.tenant);
+    free(tenant_name);
 }

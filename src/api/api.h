@@ -12,6 +12,8 @@
 #include "store/store.h"
 
 struct scim_api_config {
+    uint32_t compat_disabled; /* compatibility behaviours turned off (scim/compat.h); a request
+                                 that needs one gets 400 and changes nothing */
     const char *prefix;       /* SCIM base path, default "/scim/v2" */
     const char *public_url;   /* absolute URL of the server root as clients see it, e.g.
                                  "https://scim.example.com"; NULL = derived from Host */

@@ -409,6 +409,8 @@ static int run_op(struct bulk *b, struct bulk_op *op)
     sub.headers[sub.n_headers++] = (struct scim_header){"Content-Type", "application/scim+json"};
 
     scim_api_handle(r->api, &sub, &sresp);
+    /* The Bulk request's own log line names the behaviours its operations needed. */
+    r->compat |= sresp.compat;
 
     if (sresp.body && sresp.body_len)
         rjson = json_loadb(sresp.body, sresp.body_len, 0, NULL);

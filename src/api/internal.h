@@ -45,7 +45,28 @@ struct api_req {
     uint32_t compat;
     struct api_query q;
     const char *scim_type; /* of the error answered, for the log line */
+    struct scim_tenant tenant; /* the token's tenant (settings parsed), once authenticated */
+    bool have_tenant;
+    const char *path_tenant;   /* /tenants/{name}/scim/v2: the decoded name, else NULL */
+    char root_url[1024];       /* absolute server root URL, no trailing slash */
+    const char *admin_code;    /* admin API: error code answered, for the log line */
 };
+
+/* Authenticates the bearer token and loads its tenant into r->token / r->tenant (401). */
+int api_authenticate(struct api_req *r, struct scim_err *err);
+/* true if the token has the scope (space-separated list). */
+bool api_has_scope(const struct scim_token *t, const char *scope);
+/* Store write options for a SCIM request: the tenant's settings, origin scim, managedBy token. */
+void api_wopts(struct api_req *r, struct scim_store_wopts *w);
+
+/* The admin API (admin.c): `rest` is the path after "/admin/v1". */
+void api_admin_handle(struct api_req *r, const char *rest);
+
+/* Provisioning policies on SCIM updates (policy.c): checks/adjusts the new doc of a user
+ * against the old one (username_changes, email_changes). 0 or -1 (400 mutability). */
+bool api_policy_user_active(const struct api_req *r);
+int api_policy_user_update(struct api_req *r, json_t *old_doc, json_t *new_doc,
+                           struct scim_err *err);
 
 /* Renders `e` as a SCIM Error response. */
 void api_error(struct api_req *r, const struct scim_err *e);
@@ -53,6 +74,10 @@ void api_error(struct api_req *r, const struct scim_err *e);
 void api_json_take(struct api_req *r, int status, json_t *body);
 /* Parses the request body as one JSON object (400 invalidSyntax otherwise; depth-limited). */
 int api_parse_body(struct api_req *r, json_t **out, struct scim_err *err);
+/* Fails with 400 when the request has needed a compatibility behaviour the operator disabled
+ * (`extra` is OR-ed with r->compat first). Called where behaviours are detected, before any
+ * write is committed. */
+int api_compat_check(struct api_req *r, uint32_t extra, struct scim_err *err);
 /* Answers 405 with an Allow header listing `allowed` ("GET, POST"). */
 void api_method_not_allowed(struct api_req *r, const char *allowed);
 /* Adds the ETag header from resource.meta.version, if any. */

@@ -192,10 +192,13 @@ static void do_create(struct api_req *r, const struct scim_resource_type *rt)
     have_output = true;
     if (api_parse_body(r, &body, &err) ||
         scim_resource_normalize(r->api->reg, rt, body, SCIM_NORM_CREATE, &in, &r->compat, &err) ||
+        api_compat_check(r, 0, &err) ||
         check_member_count(r, in.members, &err) || hash_password(&in, pwhash, &err))
         goto fail;
-    if (scim_store_create(r->api->st, r->tenant_id, rt->kind, in.doc, in.members,
-                          in.password ? pwhash : NULL, o.flags, &res, &skipped, &err))
+    struct scim_store_wopts w;
+    api_wopts(r, &w);
+    if (scim_store_create_ex(r->api->st, r->tenant_id, rt->kind, in.doc, in.members,
+                             in.password ? pwhash : NULL, &w, o.flags, &res, &skipped, &err))
         goto fail;
     if (skipped)
         r->compat |= SCIM_COMPAT_UNKNOWN_MEMBER_SKIPPED;
@@ -300,7 +303,7 @@ static int list_params_init(struct api_req *r, struct list_params *lp, struct sc
         lp->q.count = 0; /* RFC 7644 §3.4.2.4: a negative count is 0 */
     if (lp->q.count > api->cfg.max_results)
         lp->q.count = api->cfg.max_results;
-    return 0;
+    return api_compat_check(r, 0, err);
 }
 
 static json_t *list_response(int64_t total, int64_t start, json_t *resources)
@@ -469,6 +472,8 @@ static int replace_cb(void *vctx, json_t *current, struct scim_store_change *chg
     if (!old_doc)
         return scim_err_nomem(err);
     rc = scim_resource_check_immutable(c->rt, old_doc, c->in->doc, err);
+    if (rc == 0 && c->rt->kind == SCIM_RT_USER)
+        rc = api_policy_user_update(c->r, old_doc, c->in->doc, err);
     if (rc == 0 && !json_equal(old_doc, c->in->doc)) {
         chg->modified = true;
         chg->doc = json_incref(c->in->doc);
@@ -506,11 +511,14 @@ static void do_replace(struct api_req *r, const struct scim_resource_type *rt, c
     }
     if (api_parse_body(r, &body, &err) ||
         scim_resource_normalize(r->api->reg, rt, body, SCIM_NORM_REPLACE, &in, &r->compat, &err) ||
+        api_compat_check(r, 0, &err) ||
         check_member_count(r, in.members, &err) || hash_password(&in, pwhash, &err))
         goto fail;
     ctx.pwhash = in.password ? pwhash : NULL;
-    if (scim_store_update(r->api->st, r->tenant_id, rt->kind, id, o.flags, replace_cb, &ctx, &res,
-                          &err))
+    struct scim_store_wopts w;
+    api_wopts(r, &w);
+    if (scim_store_update_ex(r->api->st, r->tenant_id, rt->kind, id, o.flags, replace_cb, &ctx, &w,
+                             &res, &err))
         goto fail;
     respond_resource(r, &o, 200, res);
     goto out;
@@ -552,10 +560,32 @@ static int patch_cb(void *vctx, json_t *current, struct scim_store_change *chg,
     /* The store may call us again after a conflict: start from a clean slate each time. */
     scim_member_change_release(&c->mc);
     scim_patch_result_release(&c->res);
+    json_t *before = NULL;
+    if (c->rt->kind == SCIM_RT_USER && api_policy_user_active(c->r) && !(before = doc_of(current)))
+        return scim_err_nomem(err);
     if (scim_patch_apply(&opts, current, c->body, c->rt->kind == SCIM_RT_GROUP ? &c->mc : NULL,
-                         &c->res, err))
+                         &c->res, err)) {
+        json_decref(before);
         return -1;
-    if (check_member_count(c->r, c->mc.add, err) || check_member_count(c->r, c->mc.remove, err))
+    }
+    if (before) {
+        json_t *after = doc_of(current);
+        int prc = after ? api_policy_user_update(c->r, before, after, err) : scim_err_nomem(err);
+        json_decref(before);
+        if (prc == 0) {
+            /* email_changes "ignore" may have restored the old e-mails in `after` */
+            json_t *em = json_object_get(after, "emails");
+            if (!em)
+                json_object_del(current, "emails");
+            else if (json_object_set(current, "emails", em) < 0)
+                prc = scim_err_nomem(err);
+        }
+        json_decref(after);
+        if (prc)
+            return -1;
+    }
+    if (check_member_count(c->r, c->mc.add, err) || check_member_count(c->r, c->mc.remove, err) ||
+        api_compat_check(c->r, c->res.compat, err))
         return -1;
     if (!c->res.modified)
         return 0;
@@ -604,8 +634,10 @@ static void do_patch(struct api_req *r, const struct scim_resource_type *rt, con
     flags = body_wanted ? o.flags : 0;
     if (rt->kind == SCIM_RT_GROUP && scim_patch_needs_members(ctx.body))
         flags |= SCIM_STORE_LOAD_MEMBERS;
-    if (scim_store_update(r->api->st, r->tenant_id, rt->kind, id, flags, patch_cb, &ctx, &res,
-                          &err))
+    struct scim_store_wopts w;
+    api_wopts(r, &w);
+    if (scim_store_update_ex(r->api->st, r->tenant_id, rt->kind, id, flags, patch_cb, &ctx, &w, &res,
+                             &err))
         goto fail;
     r->compat |= ctx.res.compat;
     if (body_wanted) {
@@ -645,7 +677,9 @@ static void do_delete(struct api_req *r, const struct scim_resource_type *rt, co
             return;
         }
     }
-    if (scim_store_delete(r->api->st, r->tenant_id, rt->kind, id, expected, &err)) {
+    struct scim_store_wopts w;
+    api_wopts(r, &w);
+    if (scim_store_delete_ex(r->api->st, r->tenant_id, rt->kind, id, expected, 0, &w, &err)) {
         api_error(r, &err);
         return;
     }
@@ -663,7 +697,13 @@ static bool is(const struct api_req *r, const char *m)
 void api_resource_dispatch(struct api_req *r, enum scim_rtype kind, const char *id, bool search)
 {
     const struct scim_resource_type *rt = scim_registry_rt(r->api->reg, kind);
+    struct scim_err cerr;
 
+    scim_err_clear(&cerr);
+    if (api_compat_check(r, 0, &cerr)) { /* endpoint_case, plus_as_space */
+        api_error(r, &cerr);
+        return;
+    }
     if (search) {
         struct scim_err err;
         json_t *body = NULL;

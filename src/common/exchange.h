@@ -44,6 +44,7 @@ struct scim_response {
     size_t n_headers;
     /* For the request log line, filled by the API layer. */
     char log_extra[512];      /* key=value pairs: token=..., tenant=..., compat=..., scim_type=... */
+    uint32_t compat;          /* compatibility behaviours the request needed (scim/compat.h) */
 };
 
 /* Adds a header to a response (value copied); -1 on out of memory or when full. */

@@ -38,3 +38,37 @@ void scim_compat_names(uint32_t mask, char *out, size_t outlen)
         n += (size_t)w;
     }
 }
+
+int scim_compat_parse(const char *list, uint32_t *mask, char *bad, size_t badlen)
+{
+    const size_t n_names = sizeof names / sizeof names[0];
+    uint32_t m = 0;
+    const char *p = list;
+
+    while (*p) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        size_t i;
+        while (len && *p == ' ') {
+            p++;
+            len--;
+        }
+        while (len && p[len - 1] == ' ')
+            len--;
+        if (len == 3 && strncmp(p, "all", 3) == 0) {
+            m |= (uint32_t)((1ull << n_names) - 1);
+        } else if (len) {
+            for (i = 0; i < n_names; i++)
+                if (strlen(names[i]) == len && strncmp(names[i], p, len) == 0)
+                    break;
+            if (i == n_names) {
+                snprintf(bad, badlen, "%.*s", (int)len, p);
+                return -1;
+            }
+            m |= 1u << i;
+        }
+        p = comma ? comma + 1 : p + strlen(p);
+    }
+    *mask = m;
+    return 0;
+}

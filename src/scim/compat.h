@@ -33,6 +33,9 @@ enum scim_compat {
 
 /* The name of a single behaviour ("string_boolean"), or NULL. */
 const char *scim_compat_name(uint32_t bit);
+/* Parses a comma-separated list of behaviour names, or "all", into a mask. Returns -1 (and the
+ * first unknown name in *bad, at most badlen bytes) when a name is unknown. */
+int scim_compat_parse(const char *list, uint32_t *mask, char *bad, size_t badlen);
 /* Writes the comma-separated names of the bits in `mask` into `out` ("" when none). */
 void scim_compat_names(uint32_t mask, char *out, size_t outlen);
 

@@ -2,6 +2,7 @@
  * Checks that do not depend on the backend (NULL arguments, paging bounds) are made here once. */
 #include "store/store_impl.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/util.h"
@@ -164,4 +165,157 @@ int64_t scim_store_etag_version(const char *etag)
     if (scim_parse_i64(num, &v) != 0 || v < 0)
         return -1;
     return v;
+}
+
+/* --- tenants and policies ------------------------------------------------------------------ */
+
+static int not_supported(struct scim_store *st, struct scim_err *err)
+{
+    return scim_err_set(err, 501, NULL, "this operation is not supported by the %s backend",
+                        st->ops->name);
+}
+
+int scim_store_tenant_create(struct scim_store *st, const char *name, struct scim_tenant *out,
+                             struct scim_err *err)
+{
+    int64_t id = 0;
+    if (!scim_tenant_name_valid(name))
+        return scim_err_set(err, 400, SCIM_TYPE_INVALID_VALUE,
+                            "tenant name must be 1-63 characters of a-z, 0-9 and '-', not starting with '-'");
+    if (!st->ops->tenant_create)
+        return not_supported(st, err);
+    if (st->ops->tenant_create(st, name, &id, err) < 0)
+        return -1;
+    return out ? scim_store_tenant_get(st, id, NULL, out, err) : 0;
+}
+
+int scim_store_tenant_get(struct scim_store *st, int64_t id, const char *name,
+                          struct scim_tenant *out, struct scim_err *err)
+{
+    char *text = NULL;
+    int rc;
+    memset(out, 0, sizeof *out);
+    if (!st->ops->tenant_get)
+        return not_supported(st, err);
+    if (name && strlen(name) >= sizeof out->name)
+        return scim_err_set(err, 404, NULL, "tenant not found");
+    if (st->ops->tenant_get(st, id, name, out, &text, err) < 0)
+        return -1;
+    rc = scim_tenant_settings_parse(text, &out->settings, err);
+    free(text);
+    return rc;
+}
+
+int scim_store_tenant_list(struct scim_store *st, json_t **out, struct scim_err *err)
+{
+    *out = NULL;
+    if (!st->ops->tenant_list)
+        return not_supported(st, err);
+    return st->ops->tenant_list(st, out, err);
+}
+
+int scim_store_tenant_update(struct scim_store *st, int64_t id, int disabled,
+                             const struct scim_tenant_settings *settings, struct scim_err *err)
+{
+    char *text = NULL;
+    int rc;
+    if (!st->ops->tenant_update)
+        return not_supported(st, err);
+    if (settings) {
+        json_t *j = scim_tenant_settings_json(settings);
+        text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+        json_decref(j);
+        if (!text)
+            return scim_err_nomem(err);
+    }
+    rc = st->ops->tenant_update(st, id, disabled, text, err);
+    free(text);
+    return rc;
+}
+
+int scim_store_tenant_delete(struct scim_store *st, int64_t id, struct scim_err *err)
+{
+    if (!st->ops->tenant_delete)
+        return not_supported(st, err);
+    return st->ops->tenant_delete(st, id, err);
+}
+
+int scim_store_tenant_stats(struct scim_store *st, int64_t id, int64_t *users, int64_t *groups,
+                            struct scim_err *err)
+{
+    *users = *groups = 0;
+    if (!st->ops->tenant_stats)
+        return not_supported(st, err);
+    return st->ops->tenant_stats(st, id, users, groups, err);
+}
+
+/* A backend without the policy-aware calls can still serve requests that ask for no policy. */
+static bool plain_ok(const struct scim_store_wopts *w, unsigned flags)
+{
+    const struct scim_tenant_settings *s = w ? w->settings : NULL;
+    if (flags & SCIM_STORE_ADMIN)
+        return false;
+    if (w && w->origin && strcmp(w->origin, "scim") != 0)
+        return false;
+    return !s || (!s->unique_emails && !s->link_existing_users && !s->link_existing_groups &&
+                  s->delete_mode == SCIM_DELETE_HARD && json_array_size(s->default_groups) == 0);
+}
+
+int scim_store_create_ex(struct scim_store *st, int64_t tenant_id, enum scim_rtype kind,
+                         json_t *doc, json_t *members, const char *password_hash,
+                         struct scim_store_wopts *w, unsigned flags, json_t **out,
+                         int *skipped_members, struct scim_err *err)
+{
+    if (w)
+        w->linked = w->revived = false;
+    if (!st->ops->create_ex) {
+        if (!plain_ok(w, flags))
+            return not_supported(st, err);
+        return scim_store_create(st, tenant_id, kind, doc, members, password_hash, flags, out,
+                                 skipped_members, err);
+    }
+    if (out)
+        *out = NULL;
+    if (skipped_members)
+        *skipped_members = 0;
+    if (!json_is_object(doc))
+        return scim_err_internal(err, "store: create without a doc object");
+    if (members && !json_is_array(members))
+        return scim_err_internal(err, "store: members is not an array");
+    if (!out)
+        flags |= SCIM_STORE_NO_OUTPUT;
+    return st->ops->create_ex(st, tenant_id, kind, doc, members, password_hash, w, flags, out,
+                              skipped_members, err);
+}
+
+int scim_store_update_ex(struct scim_store *st, int64_t tenant_id, enum scim_rtype kind,
+                         const char *id, unsigned flags, scim_store_update_fn fn, void *ctx,
+                         const struct scim_store_wopts *w, json_t **out, struct scim_err *err)
+{
+    if (!st->ops->update_ex) {
+        if (!plain_ok(w, flags))
+            return not_supported(st, err);
+        return scim_store_update(st, tenant_id, kind, id, flags, fn, ctx, out, err);
+    }
+    if (out)
+        *out = NULL;
+    if (!out)
+        flags |= SCIM_STORE_NO_OUTPUT;
+    if (!id)
+        return scim_err_set(err, 404, NULL, "resource not found");
+    return st->ops->update_ex(st, tenant_id, kind, id, flags, fn, ctx, w, out, err);
+}
+
+int scim_store_delete_ex(struct scim_store *st, int64_t tenant_id, enum scim_rtype kind,
+                         const char *id, int64_t expected_version, unsigned flags,
+                         const struct scim_store_wopts *w, struct scim_err *err)
+{
+    if (!st->ops->delete_ex) {
+        if (!plain_ok(w, flags))
+            return not_supported(st, err);
+        return scim_store_delete(st, tenant_id, kind, id, expected_version, err);
+    }
+    if (!id)
+        return scim_err_set(err, 404, NULL, "resource not found");
+    return st->ops->delete_ex(st, tenant_id, kind, id, expected_version, flags, w, err);
 }

@@ -42,6 +42,72 @@ const char *scim_store_backend(const struct scim_store *st);
 /* The id of the tenant named "default", created if missing. */
 int scim_store_tenant_default(struct scim_store *st, int64_t *tenant_id, struct scim_err *err);
 
+/* Per-tenant provisioning policies (docs/policies.md), stored as one JSON object per tenant.
+ * Parsed once per request and passed to the store calls that enforce them. */
+enum scim_username_changes { SCIM_USERNAME_ALLOW, SCIM_USERNAME_REJECT };
+enum scim_email_changes { SCIM_EMAIL_ALLOW, SCIM_EMAIL_IGNORE, SCIM_EMAIL_REJECT };
+enum scim_delete_mode { SCIM_DELETE_HARD, SCIM_DELETE_DEACTIVATE };
+
+struct scim_tenant_settings {
+    bool scim_enabled;         /* default true */
+    bool allow_manual_updates; /* default false */
+    bool link_existing_users;  /* default false */
+    bool link_existing_groups; /* default false */
+    bool unique_emails;        /* default false */
+    enum scim_username_changes username_changes;
+    enum scim_email_changes email_changes;
+    enum scim_delete_mode delete_mode;
+    json_t *default_groups;    /* owned array of group id strings (never NULL after init/parse) */
+};
+
+/* Fills `s` with the defaults; 0, or -1 (500) on out of memory. */
+int scim_tenant_settings_init(struct scim_tenant_settings *s, struct scim_err *err);
+void scim_tenant_settings_release(struct scim_tenant_settings *s);
+/* Applies the keys of `patch` (a JSON object) to `s`, checking every value first: an unknown key
+ * or a bad value is 400 naming it and leaves `s` unchanged. Parsing stored text is the same
+ * operation applied to the defaults. */
+int scim_tenant_settings_apply(struct scim_tenant_settings *s, json_t *patch, struct scim_err *err);
+/* Parses stored settings text (NULL or "" = defaults) into `s` (initialised here). */
+int scim_tenant_settings_parse(const char *text, struct scim_tenant_settings *s,
+                               struct scim_err *err);
+/* All settings as a JSON object (defaults filled); new reference or NULL on out of memory. */
+json_t *scim_tenant_settings_json(const struct scim_tenant_settings *s);
+
+#define SCIM_TENANT_NAME_MAX 64
+
+struct scim_tenant {
+    int64_t id;
+    char name[SCIM_TENANT_NAME_MAX];
+    int64_t created_us;
+    bool disabled;
+    struct scim_tenant_settings settings; /* owned: scim_tenant_release() */
+};
+
+void scim_tenant_release(struct scim_tenant *t);
+/* true if `name` is a valid tenant name: 1-63 characters of [a-z0-9-], not starting with '-'. */
+bool scim_tenant_name_valid(const char *name);
+
+/* Creates a tenant with default settings; 400 on a bad name, 409 uniqueness if it exists.
+ * On success *out (may be NULL) is the new tenant. */
+int scim_store_tenant_create(struct scim_store *st, const char *name, struct scim_tenant *out,
+                             struct scim_err *err);
+/* Reads a tenant by name (when `name` is not NULL, case-sensitive) or else by id; 404 if absent.
+ * *out is filled (settings parsed) and must be released with scim_tenant_release(). */
+int scim_store_tenant_get(struct scim_store *st, int64_t id, const char *name,
+                          struct scim_tenant *out, struct scim_err *err);
+/* All tenants, by creation order: array of {"id": int, "name": string}. */
+int scim_store_tenant_list(struct scim_store *st, json_t **out, struct scim_err *err);
+/* Updates a tenant: `disabled` < 0 keeps it; `settings` NULL keeps them (else stored as given:
+ * the full settings object). 404 if absent. */
+int scim_store_tenant_update(struct scim_store *st, int64_t id, int disabled,
+                             const struct scim_tenant_settings *settings, struct scim_err *err);
+/* Deletes a tenant and every row of it (tokens, users, groups, memberships, e-mails,
+ * settings) in one transaction; 404 if absent. Refusing to delete "default" is the caller's. */
+int scim_store_tenant_delete(struct scim_store *st, int64_t id, struct scim_err *err);
+/* Counts for the admin view: users and groups (deprovisioned users included). */
+int scim_store_tenant_stats(struct scim_store *st, int64_t id, int64_t *users, int64_t *groups,
+                            struct scim_err *err);
+
 /* --- tokens -------------------------------------------------------------------------- */
 
 struct scim_token {
@@ -81,6 +147,27 @@ int scim_store_token_count(struct scim_store *st, int64_t tenant_id, int64_t *n,
 #define SCIM_STORE_GROUPS 0x2u       /* users: include the derived "groups" in the output */
 #define SCIM_STORE_LOAD_MEMBERS 0x4u /* update: pass current members to the callback */
 #define SCIM_STORE_NO_OUTPUT 0x8u    /* update/create: do not build the resulting resource */
+/* The application's (admin) view instead of the IdP's: deprovisioned rows are visible (get,
+ * update, delete, list); the resource carries "_state": {"origin", "managedBy" (string or
+ * null), "deprovisioned": bool}; a group's "members" lists every membership with its "origin"
+ * ("scim" | "local" | "default"); a user's "groups" lists its direct groups with their
+ * "origin"; member additions of an update are of origin "local" and removals touch any origin.
+ * Without this flag (the SCIM view): deprovisioned rows do not exist (404, absent from lists,
+ * not addable as members), members show only origin "scim" memberships of live resources, and
+ * SCIM member changes (clear/add/remove) touch only origin "scim" memberships (an add of a
+ * pair that exists with another origin turns it into "scim"). */
+#define SCIM_STORE_ADMIN 0x10u
+
+/* Write options of the policy-aware calls (create_ex, update_ex, delete_ex). NULL = defaults:
+ * origin "scim", no managedBy, default settings. */
+struct scim_store_wopts {
+    const struct scim_tenant_settings *settings; /* NULL = defaults */
+    const char *origin;     /* create: "scim" (NULL) or "local" */
+    const char *managed_by; /* create: the token name recorded for SCIM-created rows */
+    /* out (create_ex): the POST linked an unsynced resource / revived a deprovisioned user */
+    bool linked;
+    bool revived;
+};
 
 /* Resources leave the store as full SCIM objects: "schemas" (core + extensions present), "id",
  * the doc attributes, "meta" {resourceType, created, lastModified, version: W/"<n>"}, and
@@ -95,6 +182,22 @@ int scim_store_token_count(struct scim_store *st, int64_t tenant_id, int64_t *n,
 int scim_store_create(struct scim_store *st, int64_t tenant_id, enum scim_rtype kind, json_t *doc,
                       json_t *members, const char *password_hash, unsigned flags, json_t **out,
                       int *skipped_members, struct scim_err *err);
+
+/* Like scim_store_create, enforcing the tenant's settings in the same transaction:
+ * - unique_emails: a user whose primary (or only) e-mail equals, case-insensitively, that of
+ *   another non-deprovisioned user of the tenant is 409 uniqueness;
+ * - a SCIM create (origin "scim") of a userName held by a deprovisioned user revives it: same
+ *   id, doc replaced by `doc`, SCIM-managed again, not deprovisioned (w->revived);
+ * - link_existing_users: a SCIM create whose userName (case-insensitive), or else primary
+ *   e-mail, matches a local user turns it SCIM-managed, keeping its id, with `doc` merged over
+ *   its attributes (w->linked); link_existing_groups: the same for groups by displayName;
+ * - default_groups: a user created (or linked or revived) by SCIM joins these groups with
+ *   membership origin "default" (ids that are not groups are skipped).
+ * Rows get origin w->origin and managed_by w->managed_by ("local" rows: none). */
+int scim_store_create_ex(struct scim_store *st, int64_t tenant_id, enum scim_rtype kind,
+                         json_t *doc, json_t *members, const char *password_hash,
+                         struct scim_store_wopts *w, unsigned flags, json_t **out,
+                         int *skipped_members, struct scim_err *err);
 
 /* Reads one resource; 404 if no such id in this tenant and type. */
 int scim_store_get(struct scim_store *st, int64_t tenant_id, enum scim_rtype kind, const char *id,
@@ -126,6 +229,19 @@ int scim_store_update(struct scim_store *st, int64_t tenant_id, enum scim_rtype 
                       const char *id, unsigned flags, scim_store_update_fn fn, void *ctx,
                       json_t **out, struct scim_err *err);
 
+/* scim_store_update with the tenant's settings (unique_emails is checked on the new doc). */
+int scim_store_update_ex(struct scim_store *st, int64_t tenant_id, enum scim_rtype kind,
+                         const char *id, unsigned flags, scim_store_update_fn fn, void *ctx,
+                         const struct scim_store_wopts *w, json_t **out, struct scim_err *err);
+
+/* scim_store_delete with the tenant's settings and `flags` (SCIM_STORE_ADMIN): in the SCIM view
+ * with delete_mode "deactivate", a user is not deleted but deprovisioned (active false,
+ * invisible to SCIM, its origin-"scim" memberships removed, version bumped). Groups and the
+ * admin view always delete. */
+int scim_store_delete_ex(struct scim_store *st, int64_t tenant_id, enum scim_rtype kind,
+                         const char *id, int64_t expected_version, unsigned flags,
+                         const struct scim_store_wopts *w, struct scim_err *err);
+
 /* Deletes a resource and its memberships (both as group and as member). `expected_version` >= 0
  * makes the delete conditional (412 if the version differs); -1 = unconditional. 404 if absent. */
 int scim_store_delete(struct scim_store *st, int64_t tenant_id, enum scim_rtype kind,
@@ -137,7 +253,8 @@ struct scim_store_query {
     bool descending;
     int64_t start_index;                 /* 1-based, >= 1 */
     int64_t count;                       /* page size >= 0; 0 = only totalResults */
-    unsigned flags;                      /* SCIM_STORE_MEMBERS / SCIM_STORE_GROUPS */
+    unsigned flags;                      /* SCIM_STORE_MEMBERS / SCIM_STORE_GROUPS / _ADMIN */
+    int state;                           /* with SCIM_STORE_ADMIN: a SCIM_STORE_STATE_* */
     /* Keyset (cursor) paging, RFC 9865: with cursor_mode, start_index and sort_by are ignored
      * and the page is in creation (primary key) order: the first `count` matches with
      * pk > after_pk, or, when before_pk > 0, the last `count` matches with pk < before_pk
@@ -146,6 +263,12 @@ struct scim_store_query {
     int64_t after_pk;
     int64_t before_pk;
 };
+
+/* Admin list states; without SCIM_STORE_ADMIN the state is always "not deprovisioned". */
+#define SCIM_STORE_STATE_ALL 0           /* everything, deprovisioned included */
+#define SCIM_STORE_STATE_ACTIVE 1        /* not deprovisioned, active true or absent */
+#define SCIM_STORE_STATE_INACTIVE 2      /* not deprovisioned, active false */
+#define SCIM_STORE_STATE_DEPROVISIONED 3
 
 struct scim_store_page {
     int64_t total;     /* all matches */

@@ -43,6 +43,30 @@ struct scim_store_ops {
     int (*list)(struct scim_store *st, int64_t tenant_id, enum scim_rtype kind,
                 const struct scim_store_query *q, struct scim_store_page *out,
                 struct scim_err *err);
+
+    /* Tenants and policies (issue 4). A backend may leave these NULL: store.c then answers
+     * 501 (the _ex calls fall back to the plain ones when no policy is asked for). */
+    int (*tenant_create)(struct scim_store *st, const char *name, int64_t *id,
+                         struct scim_err *err);
+    /* Fills id, name, created_us, disabled and *settings_text (malloc'ed, may be NULL). */
+    int (*tenant_get)(struct scim_store *st, int64_t id, const char *name, struct scim_tenant *out,
+                      char **settings_text, struct scim_err *err);
+    int (*tenant_list)(struct scim_store *st, json_t **out, struct scim_err *err);
+    /* settings_text NULL = keep */
+    int (*tenant_update)(struct scim_store *st, int64_t id, int disabled,
+                         const char *settings_text, struct scim_err *err);
+    int (*tenant_delete)(struct scim_store *st, int64_t id, struct scim_err *err);
+    int (*tenant_stats)(struct scim_store *st, int64_t id, int64_t *users, int64_t *groups,
+                        struct scim_err *err);
+    int (*create_ex)(struct scim_store *st, int64_t tenant_id, enum scim_rtype kind, json_t *doc,
+                     json_t *members, const char *password_hash, struct scim_store_wopts *w,
+                     unsigned flags, json_t **out, int *skipped_members, struct scim_err *err);
+    int (*update_ex)(struct scim_store *st, int64_t tenant_id, enum scim_rtype kind,
+                     const char *id, unsigned flags, scim_store_update_fn fn, void *ctx,
+                     const struct scim_store_wopts *w, json_t **out, struct scim_err *err);
+    int (*delete_ex)(struct scim_store *st, int64_t tenant_id, enum scim_rtype kind,
+                     const char *id, int64_t expected_version, unsigned flags,
+                     const struct scim_store_wopts *w, struct scim_err *err);
 };
 
 /* The part common to every backend; embedded first in each backend's struct. */

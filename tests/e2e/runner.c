@@ -11,14 +11,17 @@
  *                           "headers": {"Content-Type": "application/scim+json", "ETag": "$any"},
  *                           "body": <subset match>, "equals": <exact json>,
  *                           "absent": ["password", "Resources.members"],
- *                           "count": {"Resources": 2}},
+ *                           "count": {"Resources": 2},
+ *                           "log": "compat=op_case"},  (a substring of scimd's log after the step)
  *                "save": {"uid": "id", "etag": "header:ETag", "first": "Resources.0.id"}},
  *              {"name": "...", "restart": true} ] }          (graceful restart, same db)
  *
  * ${var} is replaced in paths, header values and every string of bodies and expectations;
  * a string that is exactly "${var}" becomes the saved JSON value itself (number, object...).
  * ${base} is the absolute base URL, ${token} the bearer token, ${token_basic} the base64 of
- * "e2e:<token>" (for Basic auth).
+ * "e2e:<token>" (for Basic auth), ${root} the server root (the base URL without its SCIM
+ * prefix: "${root}/admin/v1/tenants"). "server": {"token_scopes": "scim:read admin"} mints the
+ * harness token with those scopes.
  *
  * Subset match: an expected object matches when each of its keys (case-sensitive) matches;
  * an expected array matches when each element matches a distinct actual element, in any
@@ -33,12 +36,14 @@
  * Checked automatically on every step: a response with content (any status but 204/304)
  * has Content-Type application/scim+json and a JSON body; 204/304 have no body; every
  * non-2xx answer is a SCIM Error (schemas has the Error URN, "status" is the HTTP status as a
- * string, "detail" is a string). */
+ * string, "detail" is a string). For paths under /admin/v1: Content-Type application/json and
+ * errors {"error": {"status": <int>, "code": <string>, "message": <string>}}. */
 #include <ctype.h>
 #include <regex.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <strings.h>
 
 #include "e2e.h"
@@ -48,6 +53,8 @@
 static struct e2e_server srv;
 static json_t *vars;
 static char why[4096]; /* the reason of the last mismatch */
+
+static int log_contains(const char *needle);
 
 /* ---- substitution ---- */
 
@@ -481,8 +488,47 @@ static int media_type_is(const char *ct, const char *want)
     return *ct == '\0' || *ct == ';';
 }
 
+/* ${root}: the base URL without its path ("http://127.0.0.1:PORT"). */
+static void set_root(void)
+{
+    char root[256];
+    snprintf(root, sizeof root, "%s", srv.base_url);
+    char *p = strstr(root, "://");
+    p = p ? strchr(p + 3, '/') : NULL;
+    if (p)
+        *p = '\0';
+    json_object_set_new(vars, "root", json_string(root));
+}
+
+static int admin_request; /* the current step's path is under /admin/v1 */
+
+static int admin_checks(const struct e2e_response *r)
+{
+    if (!media_type_is(r->content_type, "application/json")) {
+        snprintf(why, sizeof why, "admin API: Content-Type must be application/json, got '%s'",
+                 r->content_type ? r->content_type : "(none)");
+        return 0;
+    }
+    if (!r->json) {
+        snprintf(why, sizeof why, "the body is not JSON: %.500s", r->body);
+        return 0;
+    }
+    if (r->status >= 200 && r->status < 300)
+        return 1;
+    json_t *e = json_object_get(r->json, "error");
+    if (json_integer_value(json_object_get(e, "status")) != r->status ||
+        !json_is_string(json_object_get(e, "code")) || !json_is_string(json_object_get(e, "message"))) {
+        snprintf(why, sizeof why, "admin API error must be {\"error\":{status,code,message}}: %.500s",
+                 r->body);
+        return 0;
+    }
+    return 1;
+}
+
 static int auto_checks(const struct e2e_response *r)
 {
+    if (admin_request && r->status != 204 && r->status != 304)
+        return admin_checks(r);
     if (r->status == 204 || r->status == 304) {
         if (r->body_len != 0) {
             snprintf(why, sizeof why, "a %ld response must have no body, got: %.500s", r->status,
@@ -663,6 +709,7 @@ static int run_request(json_t *req, struct e2e_response *r)
             goto out;
     }
     printf("  %s %s\n", method, path);
+    admin_request = strstr(path, "/admin/v1") != NULL;
     if (e2e_request(&srv, method, path, (const char *const *)lines, body, r) != 0) {
         snprintf(why, sizeof why, "transport error: %s", r->error);
         goto out;
@@ -684,6 +731,7 @@ static int run_step(json_t *step)
             return 0;
         }
         json_object_set_new(vars, "base", json_string(srv.base_url));
+        set_root();
         return 1;
     }
     json_t *req = json_object_get(step, "request");
@@ -735,6 +783,11 @@ static int run_step(json_t *step)
             goto out;
         }
     }
+    const char *log_needle = json_string_value(json_object_get(expect, "log"));
+    if (log_needle && !log_contains(log_needle)) {
+        snprintf(why, sizeof why, "scimd's log does not contain \"%s\"", log_needle);
+        goto out;
+    }
     if (!do_save(json_object_get(step, "save"), &r))
         goto out;
     ok = 1;
@@ -746,6 +799,26 @@ out:
     e2e_response_free(&r);
     json_decref(expect);
     return ok;
+}
+
+/* The request log line is written when the response has been sent, so it may appear a moment
+ * after the client has the response: poll for up to two seconds. */
+static int log_contains(const char *needle)
+{
+    for (int tries = 0; tries < 40; tries++) {
+        FILE *f = fopen(srv.log, "r");
+        char line[8192];
+        int found = 0;
+        if (f) {
+            while (!found && fgets(line, sizeof line, f))
+                found = strstr(line, needle) != NULL;
+            fclose(f);
+        }
+        if (found)
+            return 1;
+        usleep(50000);
+    }
+    return 0;
 }
 
 int main(int argc, char **argv)
@@ -782,6 +855,9 @@ int main(int argc, char **argv)
         if (opts.n_env < E2E_MAX_ARGS)
             env[opts.n_env++] = json_string_value(v);
     }
+    const char *scopes = json_string_value(json_object_get(server_subst, "token_scopes"));
+    if (scopes)
+        setenv("E2E_TOKEN_SCOPES", scopes, 1);
     if (e2e_server_start(&srv, &opts) != 0) {
         fprintf(stderr, "FAIL %s: scimd did not start\n", cname ? cname : argv[1]);
         e2e_server_cleanup(&srv, 0);
@@ -790,6 +866,7 @@ int main(int argc, char **argv)
         return 1;
     }
     json_object_set_new(vars, "base", json_string(srv.base_url));
+    set_root();
     json_object_set_new(vars, "token", json_string(srv.token));
     char userpass[600];
     snprintf(userpass, sizeof userpass, "e2e:%s", srv.token);

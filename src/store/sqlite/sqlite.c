@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <stdarg.h>
+
 #include "common/util.h"
 #include "store/sql/sqlgen.h"
 #include "store/store_impl.h"
@@ -41,6 +43,10 @@ enum stmt_id {
     S_MEMBERS_OF,
     S_GROUPS_OF,
     S_BUMP_GROUPS_OF,
+    S_MEMBERS_OF_ALL,
+    S_GROUPS_DIRECT,
+    S_TENANT_GET_BY_ID,
+    S_TENANT_GET_BY_NAME,
     S_COUNT
 };
 
@@ -66,7 +72,8 @@ static const char *const stmt_sql[S_COUNT] = {
     [S_RES_INSERT] = "INSERT INTO resources(tenant_id, kind, id, user_name, external_id, "
                      "display_name, active, created, last_modified, version, password_hash, doc) "
                      "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?)",
-    [S_RES_GET] = "SELECT pk, id, created, last_modified, version, doc FROM resources "
+    [S_RES_GET] = "SELECT pk, id, created, last_modified, version, doc, origin, managed_by, "
+                  "deprovisioned FROM resources "
                   "WHERE tenant_id = ? AND kind = ? AND id = ?",
     [S_RES_UPDATE_DOC] = "UPDATE resources SET user_name = ?, external_id = ?, display_name = ?, "
                          "active = ?, doc = ?, password_hash = coalesce(?, password_hash), "
@@ -75,18 +82,30 @@ static const char *const stmt_sql[S_COUNT] = {
                    "version = version + 1, last_modified = ? WHERE pk = ? AND version = ?",
     [S_RES_DELETE] = "DELETE FROM resources WHERE pk = ?",
     /* kind IN (0, 1) lets the (tenant_id, kind, id) index serve a lookup of either kind */
-    [S_RES_PK] = "SELECT pk FROM resources WHERE tenant_id = ? AND kind IN (0, 1) AND id = ?",
+    [S_RES_PK] = "SELECT pk FROM resources WHERE tenant_id = ? AND kind IN (0, 1) AND id = ? "
+                 "AND deprovisioned = 0",
     [S_EMAILS_DELETE] = "DELETE FROM emails WHERE resource_pk = ?",
     [S_EMAILS_INSERT] = "INSERT INTO emails(resource_pk, tenant_id, value, type, primary_) "
                         "VALUES (?, ?, ?, ?, ?)",
-    [S_MEMBER_INSERT] = "INSERT INTO members(group_pk, member_pk, display) VALUES (?, ?, ?) "
-                        "ON CONFLICT(group_pk, member_pk) DO NOTHING",
+    /* a SCIM add of a pair that exists with another origin makes it the IdP's */
+    [S_MEMBER_INSERT] = "INSERT INTO members(group_pk, member_pk, display, origin) VALUES (?, ?, ?, ?4) "
+                        "ON CONFLICT(group_pk, member_pk) DO UPDATE SET origin = "
+                        "CASE WHEN ?4 = 'scim' THEN 'scim' ELSE origin END",
     [S_MEMBER_DELETE] = "DELETE FROM members WHERE group_pk = ? AND member_pk = "
-                        "(SELECT pk FROM resources WHERE tenant_id = ? AND kind IN (0, 1) AND id = ?)",
-    [S_MEMBERS_CLEAR] = "DELETE FROM members WHERE group_pk = ?",
-    [S_MEMBERS_OF] = "SELECT x.id, x.kind, coalesce(mb.display, x.display_name, x.user_name) "
+                        "(SELECT pk FROM resources WHERE tenant_id = ? AND kind IN (0, 1) AND id = ?) "
+                        "AND (?4 OR origin = 'scim')",
+    [S_MEMBERS_CLEAR] = "DELETE FROM members WHERE group_pk = ? AND origin = 'scim'",
+    [S_MEMBERS_OF] = "SELECT x.id, x.kind, coalesce(mb.display, x.display_name, x.user_name), mb.origin "
                      "FROM members mb JOIN resources x ON x.pk = mb.member_pk "
-                     "WHERE mb.group_pk = ? ORDER BY mb.seq",
+                     "WHERE mb.group_pk = ? AND mb.origin = 'scim' AND x.deprovisioned = 0 "
+                     "ORDER BY mb.seq",
+    [S_MEMBERS_OF_ALL] = "SELECT x.id, x.kind, coalesce(mb.display, x.display_name, x.user_name), "
+                         "mb.origin FROM members mb JOIN resources x ON x.pk = mb.member_pk "
+                         "WHERE mb.group_pk = ? ORDER BY mb.seq",
+    [S_GROUPS_DIRECT] = "SELECT g.id, g.display_name, m.origin FROM members m "
+                        "JOIN resources g ON g.pk = m.group_pk WHERE m.member_pk = ? ORDER BY m.seq",
+    [S_TENANT_GET_BY_ID] = "SELECT id, name, created, disabled, settings FROM tenants WHERE id = ?",
+    [S_TENANT_GET_BY_NAME] = "SELECT id, name, created, disabled, settings FROM tenants WHERE name = ?",
     /* direct groups, then the groups reached through nested groups (UNION stops cycles) */
     [S_GROUPS_OF] = "WITH RECURSIVE anc(pk) AS ("
                     " SELECT group_pk FROM members WHERE member_pk = ?1"
@@ -127,6 +146,15 @@ static const char *const migrations[] = {
     " member_pk INTEGER NOT NULL REFERENCES resources(pk) ON DELETE CASCADE,"
     " display TEXT, UNIQUE(group_pk, member_pk));"
     "CREATE INDEX members_member ON members(member_pk, group_pk);",
+    /* 2: tenants, provisioning policies and the admin view (issue 4) */
+    "ALTER TABLE tenants ADD COLUMN disabled INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE tenants ADD COLUMN settings TEXT;"
+    "ALTER TABLE resources ADD COLUMN origin TEXT NOT NULL DEFAULT 'scim';"
+    "ALTER TABLE resources ADD COLUMN managed_by TEXT;"
+    "ALTER TABLE resources ADD COLUMN deprovisioned INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE members ADD COLUMN origin TEXT NOT NULL DEFAULT 'scim';"
+    "CREATE INDEX tokens_tenant ON tokens(tenant_id);"
+    "CREATE INDEX emails_resource_primary ON emails(resource_pk, primary_);",
 };
 
 struct conn {
@@ -337,17 +365,22 @@ static void sqlite_free(struct scim_store *st)
     free(s);
 }
 
+static int prepare_dyn(struct conn *c, const char *sql, sqlite3_stmt **q, struct scim_err *err);
+
 /* ---- resource output ---------------------------------------------------------------- */
 
 struct row {
     int64_t pk;
     char id[40];
     int64_t created, last_modified, version;
+    char origin[16];
+    char managed_by[128];
+    bool deprovisioned;
 };
 
-static int load_members(struct conn *c, int64_t pk, json_t *obj, struct scim_err *err)
+static int load_members(struct conn *c, int64_t pk, bool admin, json_t *obj, struct scim_err *err)
 {
-    sqlite3_stmt *s = stmt(c, S_MEMBERS_OF, err);
+    sqlite3_stmt *s = stmt(c, admin ? S_MEMBERS_OF_ALL : S_MEMBERS_OF, err);
     if (!s)
         return -1;
     json_t *arr = json_array();
@@ -362,6 +395,7 @@ static int load_members(struct conn *c, int64_t pk, json_t *obj, struct scim_err
         json_t *m = json_pack("{s:s, s:s}", "value", col_text(s, 0), "type",
                               sqlite3_column_int(s, 1) == 0 ? "User" : "Group");
         if (!m || (disp && json_object_set_new(m, "display", json_string(disp)) < 0) ||
+            (admin && json_object_set_new(m, "origin", json_string(col_text(s, 3))) < 0) ||
             json_array_append_new(arr, m) < 0) {
             json_decref(m);
             done(s);
@@ -370,6 +404,34 @@ static int load_members(struct conn *c, int64_t pk, json_t *obj, struct scim_err
     }
     done(s);
     return rc == SQLITE_DONE ? 0 : db_fail(c, err, "members");
+}
+
+/* The admin view of a user's groups: direct memberships with their origin. */
+static int load_groups_direct(struct conn *c, int64_t pk, json_t *obj, struct scim_err *err)
+{
+    sqlite3_stmt *s = stmt(c, S_GROUPS_DIRECT, err);
+    if (!s)
+        return -1;
+    json_t *arr = json_array();
+    int rc;
+    if (!arr || json_object_set_new(obj, "groups", arr) < 0) {
+        done(s);
+        return scim_err_nomem(err);
+    }
+    sqlite3_bind_int64(s, 1, pk);
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        const char *disp = col_text(s, 1);
+        json_t *m = json_pack("{s:s, s:s, s:s}", "value", col_text(s, 0), "type", "direct",
+                              "origin", col_text(s, 2));
+        if (!m || (disp && json_object_set_new(m, "display", json_string(disp)) < 0) ||
+            json_array_append_new(arr, m) < 0) {
+            json_decref(m);
+            done(s);
+            return scim_err_nomem(err);
+        }
+    }
+    done(s);
+    return rc == SQLITE_DONE ? 0 : db_fail(c, err, "groups");
 }
 
 static int load_groups(struct conn *c, int64_t pk, json_t *obj, struct scim_err *err)
@@ -434,10 +496,19 @@ static int build_resource(struct conn *c, enum scim_rtype kind, const struct row
                              "created", created, "lastModified", modified, "version", version);
     if (!meta || json_object_set_new(obj, "meta", meta) < 0)
         goto nomem;
+    bool admin = (flags & SCIM_STORE_ADMIN) != 0;
+    if (admin) {
+        json_t *state = json_pack("{s:s, s:s?, s:b}", "origin", r->origin, "managedBy",
+                                  r->managed_by[0] ? r->managed_by : NULL, "deprovisioned",
+                                  r->deprovisioned);
+        if (!state || json_object_set_new(obj, "_state", state) < 0)
+            goto nomem;
+    }
     if (kind == SCIM_RT_GROUP && (flags & (SCIM_STORE_MEMBERS | SCIM_STORE_LOAD_MEMBERS)) &&
-        load_members(c, r->pk, obj, err) < 0)
+        load_members(c, r->pk, admin, obj, err) < 0)
         goto out;
-    if (kind == SCIM_RT_USER && (flags & SCIM_STORE_GROUPS) && load_groups(c, r->pk, obj, err) < 0)
+    if (kind == SCIM_RT_USER && (flags & SCIM_STORE_GROUPS) &&
+        (admin ? load_groups_direct(c, r->pk, obj, err) : load_groups(c, r->pk, obj, err)) < 0)
         goto out;
     *out = obj;
     obj = NULL;
@@ -476,6 +547,9 @@ static int read_row(struct conn *c, int64_t tenant, enum scim_rtype kind, const 
     r->created = sqlite3_column_int64(s, 2);
     r->last_modified = sqlite3_column_int64(s, 3);
     r->version = sqlite3_column_int64(s, 4);
+    snprintf(r->origin, sizeof(r->origin), "%s", col_text(s, 6) ? col_text(s, 6) : "scim");
+    snprintf(r->managed_by, sizeof(r->managed_by), "%s", col_text(s, 7) ? col_text(s, 7) : "");
+    r->deprovisioned = sqlite3_column_int(s, 8) != 0;
     *doc_text = scim_strdup(col_text(s, 5));
     done(s);
     if (!*doc_text)
@@ -489,6 +563,11 @@ static int get_resource(struct conn *c, int64_t tenant, enum scim_rtype kind, co
     struct row r;
     char *doc = NULL;
     int rc = read_row(c, tenant, kind, id, &r, &doc, err);
+    if (rc > 0 && r.deprovisioned && !(flags & SCIM_STORE_ADMIN)) {
+        free(doc); /* deprovisioned: gone for the IdP */
+        doc = NULL;
+        rc = 0;
+    }
     if (rc == 0)
         return scim_err_set(err, 404, NULL, "%s \"%s\" not found", kind == SCIM_RT_USER ? "User" : "Group", id);
     if (rc < 0)
@@ -587,7 +666,7 @@ static int lookup_pk(struct conn *c, int64_t tenant, const char *id, int64_t *pk
 /* Adds members one row each (no read of the member list): unknown ids and the group itself
  * are skipped and counted. */
 static int add_members(struct conn *c, int64_t tenant, int64_t group_pk, json_t *members,
-                       int *skipped, struct scim_err *err)
+                       const char *origin, int *skipped, struct scim_err *err)
 {
     size_t i;
     json_t *m;
@@ -608,6 +687,7 @@ static int add_members(struct conn *c, int64_t tenant, int64_t group_pk, json_t 
         sqlite3_bind_int64(s, 1, group_pk);
         sqlite3_bind_int64(s, 2, mpk);
         bind_text_or_null(s, 3, json_string_value(json_object_get(m, "display")));
+        sqlite3_bind_text(s, 4, origin, -1, SQLITE_STATIC);
         int rc = sqlite3_step(s);
         done(s);
         if (rc != SQLITE_DONE)
@@ -617,7 +697,7 @@ static int add_members(struct conn *c, int64_t tenant, int64_t group_pk, json_t 
 }
 
 static int remove_members(struct conn *c, int64_t tenant, int64_t group_pk, json_t *ids,
-                          struct scim_err *err)
+                          bool any_origin, struct scim_err *err)
 {
     size_t i;
     json_t *m;
@@ -632,6 +712,7 @@ static int remove_members(struct conn *c, int64_t tenant, int64_t group_pk, json
         sqlite3_bind_int64(s, 1, group_pk);
         sqlite3_bind_int64(s, 2, tenant);
         sqlite3_bind_text(s, 3, v, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int(s, 4, any_origin);
         int rc = sqlite3_step(s);
         done(s);
         if (rc != SQLITE_DONE)
@@ -640,53 +721,285 @@ static int remove_members(struct conn *c, int64_t tenant, int64_t group_pk, json
     return 0;
 }
 
-static int sqlite_create(struct scim_store *st, int64_t tenant, enum scim_rtype kind, json_t *doc,
-                         json_t *members, const char *password_hash, unsigned flags, json_t **out,
-                         int *skipped_members, struct scim_err *err)
+/* Runs a one-off statement with bound parameters described by `types` (one letter each:
+ * 'i' int64, 't' text, 'n' text or NULL). Returns the number of changed rows, or -1. */
+static int run_sql(struct conn *c, const char *sql, struct scim_err *err, const char *types, ...)
+{
+    sqlite3_stmt *q = NULL;
+    va_list ap;
+    int rc;
+    if (prepare_dyn(c, sql, &q, err) < 0)
+        return -1;
+    va_start(ap, types);
+    for (int i = 0; types[i]; i++) {
+        if (types[i] == 'i')
+            sqlite3_bind_int64(q, i + 1, va_arg(ap, int64_t));
+        else
+            bind_text_or_null(q, i + 1, va_arg(ap, const char *));
+    }
+    va_end(ap);
+    rc = sqlite3_step(q);
+    sqlite3_finalize(q);
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+        return db_fail(c, err, sql);
+    return sqlite3_changes(c->db);
+}
+
+/* The primary e-mail of a user doc, else its only e-mail, else NULL. */
+static const char *primary_email(json_t *doc)
+{
+    json_t *emails = json_object_get(doc, "emails"), *e;
+    const char *only = NULL;
+    size_t i, n = 0;
+    json_array_foreach(emails, i, e) {
+        const char *v = json_string_value(json_object_get(e, "value"));
+        if (!v)
+            continue;
+        if (json_is_true(json_object_get(e, "primary")))
+            return v;
+        only = v;
+        n++;
+    }
+    return n == 1 ? only : NULL;
+}
+
+/* An emails row that is its resource's primary-or-only address. */
+#define PRIMARY_OR_ONLY "(e.primary_ = 1 OR (SELECT count(*) FROM emails o WHERE o.resource_pk = e.resource_pk) = 1)"
+
+static int check_unique_email(struct conn *c, int64_t tenant, int64_t self_pk, json_t *doc,
+                              struct scim_err *err)
+{
+    const char *mail = primary_email(doc);
+    sqlite3_stmt *q = NULL;
+    int rc;
+    if (!mail)
+        return 0;
+    if (prepare_dyn(c, "SELECT 1 FROM emails e JOIN resources r ON r.pk = e.resource_pk "
+                       "WHERE e.tenant_id = ? AND e.value = ? AND r.kind = 0 AND r.deprovisioned = 0 "
+                       "AND r.pk <> ? AND " PRIMARY_OR_ONLY " LIMIT 1", &q, err) < 0)
+        return -1;
+    sqlite3_bind_int64(q, 1, tenant);
+    sqlite3_bind_text(q, 2, mail, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(q, 3, self_pk);
+    rc = sqlite3_step(q);
+    sqlite3_finalize(q);
+    if (rc == SQLITE_ROW)
+        return scim_err_set(err, 409, SCIM_TYPE_UNIQUENESS,
+                            "the e-mail address \"%s\" is already in use by another user", mail);
+    return rc == SQLITE_DONE ? 0 : db_fail(c, err, "unique e-mail check");
+}
+
+/* A candidate for linking or reviving: 1 found (fields set, *doc_text malloc'ed), 0, -1. */
+struct cand {
+    int64_t pk;
+    char id[40];
+    char origin[16];
+    bool deprovisioned;
+    char *doc_text;
+};
+
+static int find_cand(struct conn *c, const char *sql, int64_t tenant, const char *value,
+                     struct cand *k, struct scim_err *err)
+{
+    sqlite3_stmt *q = NULL;
+    int rc;
+    if (prepare_dyn(c, sql, &q, err) < 0)
+        return -1;
+    sqlite3_bind_int64(q, 1, tenant);
+    sqlite3_bind_text(q, 2, value, -1, SQLITE_TRANSIENT);
+    rc = sqlite3_step(q);
+    if (rc == SQLITE_ROW) {
+        k->pk = sqlite3_column_int64(q, 0);
+        snprintf(k->id, sizeof k->id, "%s", col_text(q, 1));
+        snprintf(k->origin, sizeof k->origin, "%s", col_text(q, 2));
+        k->deprovisioned = sqlite3_column_int(q, 3) != 0;
+        k->doc_text = scim_strdup(col_text(q, 4));
+        sqlite3_finalize(q);
+        return k->doc_text ? 1 : scim_err_nomem(err);
+    }
+    sqlite3_finalize(q);
+    return rc == SQLITE_DONE ? 0 : db_fail(c, err, "link lookup");
+}
+
+/* Which existing row a SCIM create takes over (link or revive), if any: 1 (and *revive), 0, -1. */
+static int takeover_target(struct conn *c, int64_t tenant, enum scim_rtype kind, json_t *doc,
+                           const struct scim_tenant_settings *set, struct cand *k, bool *revive,
+                           struct scim_err *err)
+{
+    int rc;
+    *revive = false;
+    if (kind == SCIM_RT_USER) {
+        const char *un = json_string_value(json_object_get(doc, "userName"));
+        const char *mail;
+        if (un) {
+            rc = find_cand(c, "SELECT pk, id, origin, deprovisioned, doc FROM resources "
+                              "WHERE tenant_id = ? AND kind = 0 AND user_name = ?", tenant, un, k, err);
+            if (rc <= 0)
+                goto by_mail;
+            if (k->deprovisioned) {
+                *revive = true;
+                return 1;
+            }
+            if (set && set->link_existing_users && strcmp(k->origin, "local") == 0)
+                return 1;
+            free(k->doc_text);
+            k->doc_text = NULL;
+            return 0; /* the insert answers 409 */
+        }
+    by_mail:
+        if (rc < 0 || !set || !set->link_existing_users || !(mail = primary_email(doc)))
+            return rc < 0 ? -1 : 0;
+        return find_cand(c, "SELECT r.pk, r.id, r.origin, r.deprovisioned, r.doc FROM emails e "
+                            "JOIN resources r ON r.pk = e.resource_pk WHERE e.tenant_id = ? AND "
+                            "e.value = ? AND r.kind = 0 AND r.origin = 'local' AND r.deprovisioned = 0 "
+                            "AND " PRIMARY_OR_ONLY " ORDER BY r.pk LIMIT 1", tenant, mail, k, err);
+    }
+    const char *dn = json_string_value(json_object_get(doc, "displayName"));
+    if (!set || !set->link_existing_groups || !dn)
+        return 0;
+    return find_cand(c, "SELECT pk, id, origin, deprovisioned, doc FROM resources WHERE tenant_id = ? "
+                        "AND kind = 1 AND display_name = ? AND origin = 'local' AND deprovisioned = 0 "
+                        "ORDER BY pk LIMIT 1", tenant, dn, k, err);
+}
+
+static int join_default_groups(struct conn *c, int64_t tenant, int64_t user_pk, json_t *groups,
+                               struct scim_err *err)
+{
+    size_t i;
+    json_t *g;
+    int64_t now = scim_now_ms_us();
+    json_array_foreach(groups, i, g) {
+        const char *gid = json_string_value(g);
+        int n;
+        if (!gid)
+            continue;
+        n = run_sql(c, "INSERT INTO members(group_pk, member_pk, origin) SELECT pk, ?, 'default' "
+                       "FROM resources WHERE tenant_id = ? AND kind = 1 AND id = ? "
+                       "ON CONFLICT(group_pk, member_pk) DO NOTHING", err, "iit", user_pk, tenant, gid);
+        if (n < 0)
+            return -1;
+        if (n > 0 && run_sql(c, "UPDATE resources SET version = version + 1, last_modified = ? "
+                                "WHERE tenant_id = ? AND kind = 1 AND id = ?", err, "iit", now, tenant,
+                             gid) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int sqlite_create_ex(struct scim_store *st, int64_t tenant, enum scim_rtype kind, json_t *doc,
+                            json_t *members, const char *password_hash, struct scim_store_wopts *w,
+                            unsigned flags, json_t **out, int *skipped_members, struct scim_err *err)
 {
     struct sqlite_store *s = ss(st);
     struct conn *c = acquire(s);
-    char *doc_text = json_dumps(doc, JSON_COMPACT);
-    char id[37];
+    const struct scim_tenant_settings *set = w ? w->settings : NULL;
+    const char *origin = w && w->origin ? w->origin : "scim";
+    bool scim = strcmp(origin, "scim") == 0;
+    char *doc_text = NULL;
+    json_t *merged = NULL;
+    char id[40];
     struct cols k;
-    int skipped = 0, rc = -1;
-    extract_cols(kind, doc, &k);
-    if (!doc_text) {
-        scim_err_nomem(err);
-        goto out;
-    }
-    if (scim_uuid4(id) < 0) {
-        scim_err_internal(err, "sqlite: no randomness for a new id");
-        goto out;
-    }
+    struct cand cand = {0};
+    bool revive = false;
+    int skipped = 0, rc = -1, found = 0;
+    int64_t pk;
     if (begin_write(c, err) < 0)
         goto out;
+    if (scim && (found = takeover_target(c, tenant, kind, doc, set, &cand, &revive, err)) < 0)
+        goto out;
     int64_t now = scim_now_ms_us();
-    sqlite3_stmt *q = stmt(c, S_RES_INSERT, err);
-    if (!q)
-        goto out;
-    sqlite3_bind_int64(q, 1, tenant);
-    sqlite3_bind_int(q, 2, (int)kind);
-    sqlite3_bind_text(q, 3, id, -1, SQLITE_TRANSIENT);
-    bind_text_or_null(q, 4, k.user_name);
-    bind_text_or_null(q, 5, k.external_id);
-    bind_text_or_null(q, 6, k.display_name);
-    if (k.active >= 0)
-        sqlite3_bind_int(q, 7, k.active);
-    sqlite3_bind_int64(q, 8, now);
-    sqlite3_bind_int64(q, 9, now);
-    bind_text_or_null(q, 10, password_hash);
-    sqlite3_bind_text(q, 11, doc_text, -1, SQLITE_STATIC);
-    int step = sqlite3_step(q);
-    done(q);
-    if (step != SQLITE_DONE) {
-        write_fail(c, &k, err);
-        goto out;
+    if (found) {
+        /* linking keeps the local attributes under the POSTed ones; reviving replaces them */
+        json_error_t je;
+        if (revive) {
+            merged = json_incref(doc);
+        } else {
+            if (!(merged = json_loads(cand.doc_text, 0, &je)) || json_object_update(merged, doc) < 0) {
+                scim_err_internal(err, "sqlite: cannot merge the linked resource");
+                goto out;
+            }
+        }
+        extract_cols(kind, merged, &k);
+        if (!(doc_text = json_dumps(merged, JSON_COMPACT))) {
+            scim_err_nomem(err);
+            goto out;
+        }
+        sqlite3_stmt *q = NULL;
+        if (prepare_dyn(c, "UPDATE resources SET user_name = ?, external_id = ?, display_name = ?, "
+                           "active = ?, doc = ?, password_hash = coalesce(?, password_hash), "
+                           "origin = 'scim', managed_by = ?, deprovisioned = 0, version = version + 1, "
+                           "last_modified = ? WHERE pk = ?", &q, err) < 0)
+            goto out;
+        bind_text_or_null(q, 1, k.user_name);
+        bind_text_or_null(q, 2, k.external_id);
+        bind_text_or_null(q, 3, k.display_name);
+        if (k.active >= 0)
+            sqlite3_bind_int(q, 4, k.active);
+        sqlite3_bind_text(q, 5, doc_text, -1, SQLITE_STATIC);
+        bind_text_or_null(q, 6, password_hash);
+        bind_text_or_null(q, 7, w ? w->managed_by : NULL);
+        sqlite3_bind_int64(q, 8, now);
+        sqlite3_bind_int64(q, 9, cand.pk);
+        int step = sqlite3_step(q);
+        sqlite3_finalize(q);
+        if (step != SQLITE_DONE) {
+            write_fail(c, &k, err);
+            goto out;
+        }
+        pk = cand.pk;
+        snprintf(id, sizeof id, "%s", cand.id);
+        if (kind == SCIM_RT_USER && sync_emails(c, tenant, pk, merged, true, err) < 0)
+            goto out;
+        if (w) {
+            w->linked = !revive;
+            w->revived = revive;
+        }
+    } else {
+        extract_cols(kind, doc, &k);
+        if (!(doc_text = json_dumps(doc, JSON_COMPACT))) {
+            scim_err_nomem(err);
+            goto out;
+        }
+        if (scim_uuid4(id) < 0) {
+            scim_err_internal(err, "sqlite: no randomness for a new id");
+            goto out;
+        }
+        sqlite3_stmt *q = stmt(c, S_RES_INSERT, err);
+        if (!q)
+            goto out;
+        sqlite3_bind_int64(q, 1, tenant);
+        sqlite3_bind_int(q, 2, (int)kind);
+        sqlite3_bind_text(q, 3, id, -1, SQLITE_TRANSIENT);
+        bind_text_or_null(q, 4, k.user_name);
+        bind_text_or_null(q, 5, k.external_id);
+        bind_text_or_null(q, 6, k.display_name);
+        if (k.active >= 0)
+            sqlite3_bind_int(q, 7, k.active);
+        sqlite3_bind_int64(q, 8, now);
+        sqlite3_bind_int64(q, 9, now);
+        bind_text_or_null(q, 10, password_hash);
+        sqlite3_bind_text(q, 11, doc_text, -1, SQLITE_STATIC);
+        int step = sqlite3_step(q);
+        done(q);
+        if (step != SQLITE_DONE) {
+            write_fail(c, &k, err);
+            goto out;
+        }
+        pk = sqlite3_last_insert_rowid(c->db);
+        if (w && (!scim || w->managed_by) &&
+            run_sql(c, "UPDATE resources SET origin = ?, managed_by = ? WHERE pk = ?", err, "tni",
+                    origin, scim ? w->managed_by : NULL, pk) < 0)
+            goto out;
+        if (kind == SCIM_RT_USER && sync_emails(c, tenant, pk, doc, false, err) < 0)
+            goto out;
     }
-    int64_t pk = sqlite3_last_insert_rowid(c->db);
-    if (kind == SCIM_RT_USER && sync_emails(c, tenant, pk, doc, false, err) < 0)
+    if (kind == SCIM_RT_USER && set && set->unique_emails &&
+        check_unique_email(c, tenant, pk, found ? merged : doc, err) < 0)
         goto out;
-    if (kind == SCIM_RT_GROUP && members && add_members(c, tenant, pk, members, &skipped, err) < 0)
+    if (kind == SCIM_RT_GROUP && members &&
+        add_members(c, tenant, pk, members, scim ? "scim" : "local", &skipped, err) < 0)
+        goto out;
+    if (kind == SCIM_RT_USER && scim && set && join_default_groups(c, tenant, pk, set->default_groups, err) < 0)
         goto out;
     if (!(flags & SCIM_STORE_NO_OUTPUT) && get_resource(c, tenant, kind, id, flags, out, NULL, err) < 0)
         goto out;
@@ -703,7 +1016,17 @@ static int sqlite_create(struct scim_store *st, int64_t tenant, enum scim_rtype 
 out:
     release(s, c);
     free(doc_text);
+    free(cand.doc_text);
+    json_decref(merged);
     return rc;
+}
+
+static int sqlite_create(struct scim_store *st, int64_t tenant, enum scim_rtype kind, json_t *doc,
+                         json_t *members, const char *password_hash, unsigned flags, json_t **out,
+                         int *skipped_members, struct scim_err *err)
+{
+    return sqlite_create_ex(st, tenant, kind, doc, members, password_hash, NULL, flags, out,
+                            skipped_members, err);
 }
 
 static int sqlite_get(struct scim_store *st, int64_t tenant, enum scim_rtype kind, const char *id,
@@ -724,10 +1047,15 @@ static bool nonempty(json_t *a)
     return json_is_array(a) && json_array_size(a) > 0;
 }
 
-static int sqlite_update(struct scim_store *st, int64_t tenant, enum scim_rtype kind, const char *id,
-                         unsigned flags, scim_store_update_fn fn, void *ctx, json_t **out,
-                         struct scim_err *err)
+static int check_unique_email(struct conn *c, int64_t tenant, int64_t self_pk, json_t *doc,
+                              struct scim_err *err);
+
+static int sqlite_update_ex(struct scim_store *st, int64_t tenant, enum scim_rtype kind, const char *id,
+                            unsigned flags, scim_store_update_fn fn, void *ctx,
+                            const struct scim_store_wopts *w, json_t **out, struct scim_err *err)
 {
+    bool admin = (flags & SCIM_STORE_ADMIN) != 0;
+    bool unique = w && w->settings && w->settings->unique_emails;
     struct sqlite_store *s = ss(st);
     struct conn *c = acquire(s);
     struct scim_store_change chg = {0};
@@ -737,7 +1065,7 @@ static int sqlite_update(struct scim_store *st, int64_t tenant, enum scim_rtype 
     int rc = -1;
     if (begin_write(c, err) < 0)
         goto out;
-    unsigned load = flags & (SCIM_STORE_LOAD_MEMBERS | SCIM_STORE_GROUPS);
+    unsigned load = flags & (SCIM_STORE_LOAD_MEMBERS | SCIM_STORE_GROUPS | SCIM_STORE_ADMIN);
     if (get_resource(c, tenant, kind, id, load, &current, &r, err) < 0)
         goto out;
     if (fn(ctx, current, &chg, err) < 0)
@@ -793,6 +1121,9 @@ static int sqlite_update(struct scim_store *st, int64_t tenant, enum scim_rtype 
         }
         if (chg.doc && kind == SCIM_RT_USER && sync_emails(c, tenant, r.pk, chg.doc, true, err) < 0)
             goto out;
+        if (chg.doc && kind == SCIM_RT_USER && unique &&
+            check_unique_email(c, tenant, r.pk, chg.doc, err) < 0)
+            goto out;
         if (kind == SCIM_RT_GROUP) {
             if (chg.members_clear) {
                 if (!(q = stmt(c, S_MEMBERS_CLEAR, err)))
@@ -805,10 +1136,11 @@ static int sqlite_update(struct scim_store *st, int64_t tenant, enum scim_rtype 
                     goto out;
                 }
             }
-            if (chg.members_remove && remove_members(c, tenant, r.pk, chg.members_remove, err) < 0)
+            if (chg.members_remove &&
+                remove_members(c, tenant, r.pk, chg.members_remove, admin, err) < 0)
                 goto out;
-            if (chg.members_add &&
-                add_members(c, tenant, r.pk, chg.members_add, &chg.skipped_members, err) < 0)
+            if (chg.members_add && add_members(c, tenant, r.pk, chg.members_add,
+                                               admin ? "local" : "scim", &chg.skipped_members, err) < 0)
                 goto out;
         }
     }
@@ -831,25 +1163,67 @@ out:
     return rc;
 }
 
-static int sqlite_delete(struct scim_store *st, int64_t tenant, enum scim_rtype kind, const char *id,
-                         int64_t expected_version, struct scim_err *err)
+static int sqlite_update(struct scim_store *st, int64_t tenant, enum scim_rtype kind, const char *id,
+                         unsigned flags, scim_store_update_fn fn, void *ctx, json_t **out,
+                         struct scim_err *err)
+{
+    return sqlite_update_ex(st, tenant, kind, id, flags, fn, ctx, NULL, out, err);
+}
+
+/* delete_mode "deactivate": the user stays, inactive and invisible to the IdP. */
+static int deprovision(struct conn *c, const struct row *r, const char *doc_text, struct scim_err *err)
+{
+    json_error_t je;
+    json_t *doc = json_loads(doc_text, 0, &je);
+    char *text = NULL;
+    int64_t now = scim_now_ms_us();
+    int rc = -1;
+    if (!doc || json_object_set_new(doc, "active", json_false()) < 0 ||
+        !(text = json_dumps(doc, JSON_COMPACT))) {
+        scim_err_internal(err, "sqlite: cannot deactivate %s", r->id);
+        goto out;
+    }
+    if (run_sql(c, "UPDATE resources SET version = version + 1, last_modified = ? WHERE pk IN "
+                   "(SELECT group_pk FROM members WHERE member_pk = ?)", err, "ii", now, r->pk) < 0 ||
+        run_sql(c, "DELETE FROM members WHERE member_pk = ? AND origin = 'scim'", err, "i", r->pk) < 0 ||
+        run_sql(c, "UPDATE resources SET deprovisioned = 1, active = 0, doc = ?, version = version + 1, "
+                   "last_modified = ? WHERE pk = ?", err, "tii", text, now, r->pk) < 0)
+        goto out;
+    rc = 0;
+out:
+    json_decref(doc);
+    free(text);
+    return rc;
+}
+
+static int sqlite_delete_ex(struct scim_store *st, int64_t tenant, enum scim_rtype kind, const char *id,
+                            int64_t expected_version, unsigned flags, const struct scim_store_wopts *w,
+                            struct scim_err *err)
 {
     struct sqlite_store *s = ss(st);
     struct conn *c = acquire(s);
     struct row r;
     char *doc = NULL;
     int rc = -1;
+    bool admin = (flags & SCIM_STORE_ADMIN) != 0;
     if (begin_write(c, err) < 0)
         goto out;
     int found = read_row(c, tenant, kind, id, &r, &doc, err);
     if (found < 0)
         goto out;
-    if (found == 0) {
+    if (found == 0 || (r.deprovisioned && !admin)) {
         scim_err_set(err, 404, NULL, "%s \"%s\" not found", kind == SCIM_RT_USER ? "User" : "Group", id);
         goto out;
     }
     if (expected_version >= 0 && expected_version != r.version) {
         scim_err_set(err, 412, NULL, "version mismatch");
+        goto out;
+    }
+    if (!admin && kind == SCIM_RT_USER && w && w->settings &&
+        w->settings->delete_mode == SCIM_DELETE_DEACTIVATE) {
+        if (deprovision(c, &r, doc, err) < 0)
+            goto out;
+        rc = commit(c, err);
         goto out;
     }
     /* the groups that lose this member change too */
@@ -880,6 +1254,12 @@ out:
     return rc;
 }
 
+static int sqlite_delete(struct scim_store *st, int64_t tenant, enum scim_rtype kind, const char *id,
+                         int64_t expected_version, struct scim_err *err)
+{
+    return sqlite_delete_ex(st, tenant, kind, id, expected_version, 0, NULL, err);
+}
+
 /* ---- list ---------------------------------------------------------------------------- */
 
 static int bind_frag(sqlite3_stmt *q, int first, const struct scim_sql_frag *f)
@@ -904,7 +1284,13 @@ static int list_sql(struct scim_store *st, int64_t tenant, enum scim_rtype kind,
                     const struct scim_store_query *q, struct scim_sql_frag *where,
                     struct scim_buf *order, struct scim_err *err)
 {
-    if (scim_buf_printf(&where->sql, "r.tenant_id = ? AND r.kind = %d", (int)kind) < 0)
+    static const char *const state_sql[] = {
+        "", " AND r.deprovisioned = 0 AND coalesce(r.active, 1) <> 0",
+        " AND r.deprovisioned = 0 AND r.active = 0", " AND r.deprovisioned = 1"};
+    const char *state = " AND r.deprovisioned = 0"; /* the SCIM view */
+    if ((q->flags & SCIM_STORE_ADMIN) && q->state >= 0 && q->state <= SCIM_STORE_STATE_DEPROVISIONED)
+        state = state_sql[q->state];
+    if (scim_buf_printf(&where->sql, "r.tenant_id = ? AND r.kind = %d%s", (int)kind, state) < 0)
         return scim_err_nomem(err);
     if (!q->filter && !q->sort_by)
         return scim_buf_adds(order, "r.pk") < 0 ? scim_err_nomem(err) : 0;
@@ -975,13 +1361,15 @@ static int sqlite_list(struct scim_store *st, int64_t tenant, enum scim_rtype ki
         if (qr->cursor_mode
                 ? scim_buf_printf(&sql,
                                   "SELECT r.pk, r.id, r.created, r.last_modified, r.version, "
-                                  "r.doc FROM resources r WHERE %s AND r.pk %s ? ORDER BY r.pk "
+                                  "r.doc, r.origin, r.managed_by, r.deprovisioned "
+                                  "FROM resources r WHERE %s AND r.pk %s ? ORDER BY r.pk "
                                   "%s LIMIT ? OFFSET ?",
                                   scim_buf_str(&where.sql), back ? "<" : ">",
                                   back ? "DESC" : "ASC") < 0
                 : scim_buf_printf(&sql,
                                   "SELECT r.pk, r.id, r.created, r.last_modified, r.version, "
-                                  "r.doc FROM resources r WHERE %s ORDER BY %s LIMIT ? OFFSET ?",
+                                  "r.doc, r.origin, r.managed_by, r.deprovisioned "
+                                  "FROM resources r WHERE %s ORDER BY %s LIMIT ? OFFSET ?",
                                   scim_buf_str(&where.sql), scim_buf_str(&order)) < 0) {
             scim_err_nomem(err);
             goto out;
@@ -1021,6 +1409,9 @@ static int sqlite_list(struct scim_store *st, int64_t tenant, enum scim_rtype ki
             r.created = sqlite3_column_int64(q, 2);
             r.last_modified = sqlite3_column_int64(q, 3);
             r.version = sqlite3_column_int64(q, 4);
+            snprintf(r.origin, sizeof(r.origin), "%s", col_text(q, 6) ? col_text(q, 6) : "scim");
+            snprintf(r.managed_by, sizeof(r.managed_by), "%s", col_text(q, 7) ? col_text(q, 7) : "");
+            r.deprovisioned = sqlite3_column_int(q, 8) != 0;
             if (build_resource(c, kind, &r, col_text(q, 5), qr->flags, &res, err) < 0)
                 goto out;
             if (json_array_append_new(arr, res) < 0) {
@@ -1302,6 +1693,156 @@ static int sqlite_token_count(struct scim_store *st, int64_t tenant, int64_t *n,
     return rc;
 }
 
+static int sqlite_tenant_create(struct scim_store *st, const char *name, int64_t *id,
+                                struct scim_err *err)
+{
+    struct sqlite_store *s = ss(st);
+    struct conn *c = acquire(s);
+    int rc = -1;
+    int n = run_sql(c, "INSERT INTO tenants(name, created) VALUES (?, ?)", err, "ti", name,
+                    scim_now_ms_us());
+    if (n < 0) {
+        if (sqlite3_extended_errcode(c->db) == SQLITE_CONSTRAINT_UNIQUE)
+            scim_err_set(err, 409, SCIM_TYPE_UNIQUENESS, "a tenant named \"%s\" already exists", name);
+        goto out;
+    }
+    *id = sqlite3_last_insert_rowid(c->db);
+    rc = 0;
+out:
+    release(s, c);
+    return rc;
+}
+
+static int sqlite_tenant_get(struct scim_store *st, int64_t id, const char *name,
+                             struct scim_tenant *out, char **settings_text, struct scim_err *err)
+{
+    struct sqlite_store *s = ss(st);
+    struct conn *c = acquire(s);
+    int rc = -1;
+    *settings_text = NULL;
+    sqlite3_stmt *q = stmt(c, name ? S_TENANT_GET_BY_NAME : S_TENANT_GET_BY_ID, err);
+    if (!q)
+        goto out;
+    if (name)
+        sqlite3_bind_text(q, 1, name, -1, SQLITE_TRANSIENT);
+    else
+        sqlite3_bind_int64(q, 1, id);
+    int step = sqlite3_step(q);
+    if (step == SQLITE_ROW) {
+        out->id = sqlite3_column_int64(q, 0);
+        snprintf(out->name, sizeof out->name, "%s", col_text(q, 1));
+        out->created_us = sqlite3_column_int64(q, 2);
+        out->disabled = sqlite3_column_int(q, 3) != 0;
+        if (col_text(q, 4) && !(*settings_text = scim_strdup(col_text(q, 4))))
+            scim_err_nomem(err);
+        else
+            rc = 0;
+    } else if (step == SQLITE_DONE) {
+        scim_err_set(err, 404, NULL, "tenant not found");
+    } else {
+        db_fail(c, err, "tenant get");
+    }
+    done(q);
+out:
+    release(s, c);
+    return rc;
+}
+
+static int sqlite_tenant_list(struct scim_store *st, json_t **out, struct scim_err *err)
+{
+    struct sqlite_store *s = ss(st);
+    struct conn *c = acquire(s);
+    sqlite3_stmt *q = NULL;
+    json_t *arr = json_array();
+    int rc = -1, step;
+    if (!arr) {
+        scim_err_nomem(err);
+        goto out;
+    }
+    if (prepare_dyn(c, "SELECT id, name FROM tenants ORDER BY id", &q, err) < 0)
+        goto out;
+    while ((step = sqlite3_step(q)) == SQLITE_ROW) {
+        json_t *t = json_pack("{s:I, s:s}", "id", (json_int_t)sqlite3_column_int64(q, 0), "name",
+                              col_text(q, 1));
+        if (!t || json_array_append_new(arr, t) < 0) {
+            scim_err_nomem(err);
+            goto out;
+        }
+    }
+    if (step != SQLITE_DONE) {
+        db_fail(c, err, "tenant list");
+        goto out;
+    }
+    *out = arr;
+    arr = NULL;
+    rc = 0;
+out:
+    sqlite3_finalize(q);
+    release(s, c);
+    json_decref(arr);
+    return rc;
+}
+
+static int sqlite_tenant_update(struct scim_store *st, int64_t id, int disabled,
+                                const char *settings_text, struct scim_err *err)
+{
+    struct sqlite_store *s = ss(st);
+    struct conn *c = acquire(s);
+    int n = run_sql(c, "UPDATE tenants SET disabled = CASE WHEN ?1 < 0 THEN disabled ELSE ?1 END, "
+                       "settings = coalesce(?2, settings) WHERE id = ?3", err, "ini",
+                    (int64_t)disabled, settings_text, id);
+    release(s, c);
+    if (n == 0)
+        return scim_err_set(err, 404, NULL, "tenant not found");
+    return n < 0 ? -1 : 0;
+}
+
+static int sqlite_tenant_delete(struct scim_store *st, int64_t id, struct scim_err *err)
+{
+    struct sqlite_store *s = ss(st);
+    struct conn *c = acquire(s);
+    int rc = -1, n;
+    if (begin_write(c, err) < 0)
+        goto out;
+    /* emails and memberships go with their resources (ON DELETE CASCADE) */
+    if (run_sql(c, "DELETE FROM resources WHERE tenant_id = ?", err, "i", id) < 0 ||
+        run_sql(c, "DELETE FROM tokens WHERE tenant_id = ?", err, "i", id) < 0 ||
+        (n = run_sql(c, "DELETE FROM tenants WHERE id = ?", err, "i", id)) < 0)
+        goto out;
+    if (n == 0) {
+        scim_err_set(err, 404, NULL, "tenant not found");
+        goto out;
+    }
+    rc = commit(c, err);
+out:
+    release(s, c);
+    return rc;
+}
+
+static int sqlite_tenant_stats(struct scim_store *st, int64_t id, int64_t *users, int64_t *groups,
+                               struct scim_err *err)
+{
+    struct sqlite_store *s = ss(st);
+    struct conn *c = acquire(s);
+    sqlite3_stmt *q = NULL;
+    int rc = -1;
+    if (prepare_dyn(c, "SELECT count(*) FILTER (WHERE kind = 0), count(*) FILTER (WHERE kind = 1) "
+                       "FROM resources WHERE tenant_id = ?", &q, err) < 0)
+        goto out;
+    sqlite3_bind_int64(q, 1, id);
+    if (sqlite3_step(q) != SQLITE_ROW) {
+        db_fail(c, err, "tenant stats");
+        goto out;
+    }
+    *users = sqlite3_column_int64(q, 0);
+    *groups = sqlite3_column_int64(q, 1);
+    rc = 0;
+out:
+    sqlite3_finalize(q);
+    release(s, c);
+    return rc;
+}
+
 static const struct scim_store_ops sqlite_ops = {
     .name = "sqlite",
     .free = sqlite_free,
@@ -1317,6 +1858,15 @@ static const struct scim_store_ops sqlite_ops = {
     .update = sqlite_update,
     .del = sqlite_delete,
     .list = sqlite_list,
+    .tenant_create = sqlite_tenant_create,
+    .tenant_get = sqlite_tenant_get,
+    .tenant_list = sqlite_tenant_list,
+    .tenant_update = sqlite_tenant_update,
+    .tenant_delete = sqlite_tenant_delete,
+    .tenant_stats = sqlite_tenant_stats,
+    .create_ex = sqlite_create_ex,
+    .update_ex = sqlite_update_ex,
+    .delete_ex = sqlite_delete_ex,
 };
 
 int scim_sqlite_open(const char *path, const struct scim_store_opts *opts, struct scim_store **out,

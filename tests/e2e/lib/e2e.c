@@ -421,7 +421,12 @@ static int server_start(struct e2e_server *srv, const struct e2e_opts *opts, con
     if (db)
         snprintf(tname, sizeof tname, "e2e-%s", strrchr(srv->dir, '-') + 1);
     char *argv[] = {(char *)ctl, (char *)"--db", srv->db, (char *)"token", (char *)"create",
-                    (char *)"--name", tname, NULL};
+                    (char *)"--name", tname, NULL, NULL, NULL};
+    const char *scopes = getenv("E2E_TOKEN_SCOPES");
+    if (scopes && *scopes) {
+        argv[7] = (char *)"--scopes";
+        argv[8] = (char *)scopes;
+    }
     char out[1024];
     int rc = run_capture(argv, srv->log, out, sizeof out);
     rtrim(out);

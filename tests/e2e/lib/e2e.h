@@ -61,7 +61,9 @@ int e2e_pg_cluster(const char *cmd, const char *arg);
 #define E2E_SKIP 77
 
 /* Creates the temporary directory (and on PostgreSQL a fresh database), mints a token with
- * scimctl, spawns scimd with `--listen 127.0.0.1:0 --db DIR/scimd.db` plus opts->args, and waits (20 s at most) for its
+ * scimctl (with the scopes named by the environment variable E2E_TOKEN_SCOPES when set, e.g.
+ * "scim:read scim:write admin"), spawns scimd with `--listen 127.0.0.1:0 --db DIR/scimd.db`
+ * plus opts->args, and waits (20 s at most) for its
  * "listening on" line. `opts` may be NULL. Returns 0, or -1 with a message on stderr. */
 int e2e_server_start(struct e2e_server *srv, const struct e2e_opts *opts);
 
