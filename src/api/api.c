@@ -65,12 +65,12 @@ int scim_api_new(const struct scim_api_config *cfg, struct scim_store *st,
     api->cfg.public_url = api->public_url;
     if (api->cfg.bulk_max_payload > api->cfg.max_body)
         api->cfg.bulk_max_payload = api->cfg.max_body;
+    api->st = st;
+    api->reg = reg;
     if (api_cursor_init(api, err)) {
         scim_api_free(&api);
         return -1;
     }
-    api->st = st;
-    api->reg = reg;
     *out = api;
     return 0;
 }
@@ -138,6 +138,7 @@ void api_error(struct api_req *r, const struct scim_err *e)
     if (body && e->scim_type)
         json_object_set_new(body, "scimType", json_string(e->scim_type));
     r->scim_type = e->scim_type;
+    snprintf(r->err_detail, sizeof r->err_detail, "%s", detail);
     if (status >= 500 && e->log[0])
         scim_error("request_failed id=%s status=%d cause=\"%s\"", r->req->request_id, status, e->log);
     else if (e->log[0])
@@ -613,6 +614,7 @@ static void route(struct api_req *r, const char *rest)
     bool write = !(method_is(r, "GET") || method_is(r, "HEAD"));
 
     scim_err_clear(&err);
+    r->plog_scim = true;
     if (n < 0) {
         not_found(r, "No such endpoint.");
         goto out;
@@ -689,6 +691,7 @@ void scim_api_handle(void *ctx, const struct scim_request *req, struct scim_resp
     r.req = req;
     r.resp = resp;
     r.tenant_id = 0;
+    r.start_us = scim_now_us();
     set_base_url(&r);
 
     if (req->body_too_large) {
@@ -738,6 +741,7 @@ void scim_api_handle(void *ctx, const struct scim_request *req, struct scim_resp
         size_t n = strlen(resp->log_extra);
         snprintf(resp->log_extra + n, sizeof resp->log_extra - n, " admin_error=%s", r.admin_code);
     }
+    api_plog_finish(&r);
     api_query_release(&r.q);
     if (r.have_tenant)
         scim_tenant_release(&r.tenant);

@@ -1,9 +1,11 @@
 /* RFC 9865 cursors. A cursor is a keyset position (the primary key of the row a page ends or
  * starts at), so a page costs O(page) wherever it is and rows created or deleted meanwhile
  * never make a reader skip or repeat another row. The text is hex of
- *   direction(1) | kind(1) | pk(8) | issued seconds(8) | process epoch(4) | HMAC-SHA256[0..16)
- * The HMAC (per-process random key) stops clients from forging positions; the epoch tells a
- * cursor of an earlier process (expired) from a forged one (invalid). */
+ *   direction(1) | kind(1) | pk(8) | issued seconds(8) | key epoch(4) | HMAC-SHA256[0..16)
+ * The HMAC stops clients from forging positions. Its key is a secret kept in the database, so
+ * every scimd node on one database (behind a load balancer) accepts the cursors of the others,
+ * and cursors stay valid across restarts until they time out. The epoch (derived from the key)
+ * tells a cursor made with another key (another database) apart from a forged one. */
 #include "api/internal.h"
 
 #include <string.h>
@@ -17,9 +19,12 @@
 
 int api_cursor_init(struct scim_api *api, struct scim_err *err)
 {
-    if (scim_random_bytes(api->cursor_key, sizeof api->cursor_key) ||
-        scim_random_bytes(&api->cursor_epoch, sizeof api->cursor_epoch))
-        return scim_err_internal(err, "no randomness for the cursor key");
+    unsigned char digest[32];
+
+    if (scim_store_secret(api->st, "cursor-hmac", api->cursor_key, err))
+        return -1;
+    scim_sha256(api->cursor_key, sizeof api->cursor_key, digest);
+    memcpy(&api->cursor_epoch, digest, sizeof api->cursor_epoch);
     return 0;
 }
 

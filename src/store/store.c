@@ -2,6 +2,7 @@
  * Checks that do not depend on the backend (NULL arguments, paging bounds) are made here once. */
 #include "store/store_impl.h"
 
+#include <openssl/crypto.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -20,13 +21,20 @@ int scim_store_open(const char *uri, const struct scim_store_opts *opts, struct 
         path = uri + 7;
     if (!*path)
         return scim_err_internal(err, "store: empty SQLite path in \"%s\"", uri);
-    return scim_sqlite_open(path, opts, out, err);
+    if (scim_sqlite_open(path, opts, out, err) < 0)
+        return -1;
+    if (!((*out)->notify = scim_event_notify_new())) {
+        scim_store_free(out);
+        return scim_err_nomem(err);
+    }
+    return 0;
 }
 
 void scim_store_free(struct scim_store **st)
 {
     if (!st || !*st)
         return;
+    scim_event_notify_free((*st)->notify);
     (*st)->ops->free(*st);
     *st = NULL;
 }
@@ -39,6 +47,24 @@ const char *scim_store_backend(const struct scim_store *st)
 int scim_store_tenant_default(struct scim_store *st, int64_t *tenant_id, struct scim_err *err)
 {
     return st->ops->tenant_default(st, tenant_id, err);
+}
+
+int scim_store_secret(struct scim_store *st, const char *name, unsigned char out[32],
+                      struct scim_err *err)
+{
+    unsigned char candidate[32];
+    int rc;
+
+    if (scim_random_bytes(candidate, sizeof candidate))
+        return scim_err_internal(err, "no randomness for secret %s", name);
+    if (!st->ops->secret) {
+        /* A backend without shared secrets: a per-process one still works for one node. */
+        memcpy(out, candidate, sizeof candidate);
+        return 0;
+    }
+    rc = st->ops->secret(st, name, candidate, out, err);
+    OPENSSL_cleanse(candidate, sizeof candidate);
+    return rc;
 }
 
 int scim_store_token_create(struct scim_store *st, int64_t tenant_id, const char *name,
@@ -318,4 +344,38 @@ int scim_store_delete_ex(struct scim_store *st, int64_t tenant_id, enum scim_rty
     if (!id)
         return scim_err_set(err, 404, NULL, "resource not found");
     return st->ops->delete_ex(st, tenant_id, kind, id, expected_version, flags, w, err);
+}
+
+/* --- provisioning log ---------------------------------------------------------------------- */
+
+int scim_store_log_append_batch(struct scim_store *st, const struct scim_log_entry *const *entries,
+                                size_t n, struct scim_err *err)
+{
+    if (n == 0)
+        return 0;
+    if (!st->ops->log_append_batch)
+        return not_supported(st, err);
+    return st->ops->log_append_batch(st, entries, n, err);
+}
+
+int scim_store_log_query(struct scim_store *st, const struct scim_log_query *q,
+                         struct scim_log_entry **out, size_t *n, int64_t *total,
+                         struct scim_err *err)
+{
+    *out = NULL;
+    *n = 0;
+    *total = 0;
+    if (!st->ops->log_query)
+        return not_supported(st, err);
+    return st->ops->log_query(st, q, out, n, total, err);
+}
+
+int scim_store_log_prune(struct scim_store *st, int64_t before_us, int64_t max_per_tenant,
+                         int64_t *deleted, struct scim_err *err)
+{
+    if (deleted)
+        *deleted = 0;
+    if (!st->ops->log_prune)
+        return not_supported(st, err);
+    return st->ops->log_prune(st, before_us, max_per_tenant, deleted, err);
 }

@@ -19,8 +19,16 @@ static void help(void)
           "        and the other scimctl commands migrate on open too; this command is for\n"
           "        doing it ahead of a deployment.\n"
           "\n"
+          "OPTIONS\n"
+          "    --db URI\n"
+          "        The database (a file path or sqlite:PATH); default SCIMD_DB, else\n"
+          "        " SCIMCTL_DEFAULT_DB ". db does not work with --url.\n"
+          "\n"
           "EXIT STATUS\n"
-          "    0 success, 1 the database could not be opened or migrated, 2 usage.\n",
+          "    0 success, 1 the database could not be opened or migrated, 2 usage.\n"
+          "\n"
+          "EXAMPLES\n"
+          "    scimctl --db /var/lib/scimd/scimd.db db migrate\n",
           stdout);
 }
 

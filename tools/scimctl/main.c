@@ -3,6 +3,7 @@
 
 #include "common/err.h"
 #include "common/log.h"
+#include "auth/token.h"
 #include "common/util.h"
 #include "scim/extconfig.h"
 
@@ -18,7 +19,10 @@ static void usage(FILE *f)
     fputs("usage: scimctl [--db URI] token create --name NAME [--scopes SCOPES] [--expires DAYS]\n"
           "       scimctl [--db URI] token list [--json]\n"
           "       scimctl [--db URI] token revoke NAME\n"
+          "       scimctl [--db URI] tenant create NAME | tenant list\n"
           "       scimctl [--db URI] db migrate\n"
+          "       scimctl --url URL (--token TOKEN | --token-file FILE) COMMAND ...\n"
+          "           COMMAND: tenant, token, settings, user, group, log, webhook, events\n"
           "       scimctl --help | --version\n",
           f);
 }
@@ -26,20 +30,29 @@ static void usage(FILE *f)
 static void help(void)
 {
     fputs("NAME\n"
-          "    scimctl - administer a scimd server's database\n"
+          "    scimctl - administer a scimd server\n"
           "\n"
           "SYNOPSIS\n"
-          "    scimctl [--db URI] token create --name NAME [--scopes SCOPES] [--expires DAYS]\n"
-          "    scimctl [--db URI] token list [--json]\n"
-          "    scimctl [--db URI] token revoke NAME\n"
+          "    scimctl [--db URI] token create [--tenant T] --name NAME [--scopes SCOPES]\n"
+          "                                    [--expires DAYS]\n"
+          "    scimctl [--db URI] token list [--tenant T] [--json]\n"
+          "    scimctl [--db URI] token revoke [--tenant T] NAME\n"
+          "    scimctl [--db URI] tenant create NAME | tenant list [--json]\n"
           "    scimctl [--db URI] db migrate\n"
+          "    scimctl --url URL [--token TOKEN | --token-file FILE] COMMAND ...\n"
           "    scimctl --help | --version\n"
           "\n"
           "DESCRIPTION\n"
-          "    scimctl works directly on the database that scimd(8) serves; it can run while\n"
-          "    scimd is running. It manages the API tokens identity providers use to call the\n"
-          "    server, and migrates the database schema. The database is created and migrated\n"
-          "    on first use.\n"
+          "    scimctl has two modes.\n"
+          "\n"
+          "    With --url (or SCIMCTL_URL) it is a client of the admin API of a running scimd\n"
+          "    (/admin/v1, docs/admin-api.md), authenticated by a token with the admin scope:\n"
+          "    it manages tenants, tokens, policies (settings), users and groups.\n"
+          "\n"
+          "    Otherwise it works directly on the database that scimd(8) serves (it can run\n"
+          "    while scimd is running): it creates the first tenants and their tokens, and\n"
+          "    migrates the database schema. The database is created and migrated on first\n"
+          "    use.\n"
           "\n"
           "COMMANDS\n"
           "    token create --name NAME [--scopes SCOPES] [--expires DAYS]\n"
@@ -50,6 +63,20 @@ static void help(void)
           "        Revoke the live token NAME.\n"
           "    db migrate\n"
           "        Create the database or bring its schema up to date.\n"
+          "    tenant list|create|show|disable|enable|delete\n"
+          "        Manage tenants (create and list also work with --db).\n"
+          "    settings show|set KEY=VALUE...\n"
+          "        Show or change the policies of a tenant (--url only).\n"
+          "    user list|show|sign-in|create|delete\n"
+          "        The users of a tenant as the application sees them (--url only).\n"
+          "    group list|show|create|delete|add-member|remove-member\n"
+          "        The groups of a tenant (--url only).\n"
+          "    log [--status 4xx] [--user U] [--follow] [--json | --csv] ...\n"
+          "        The provisioning log of a tenant (--url only).\n"
+          "    webhook list|create|show|enable|disable|delete|deliveries\n"
+          "        Webhooks: the change feed pushed to a URL (--url only).\n"
+          "    events [--after N] [--follow]\n"
+          "        Read the change feed (--url only).\n"
           "\n"
           "    \"scimctl COMMAND --help\" describes each command in detail.\n"
           "\n"
@@ -57,6 +84,14 @@ static void help(void)
           "    --db URI\n"
           "        The database: a file path or sqlite:PATH. Environment: SCIMD_DB.\n"
           "        Default: " SCIMCTL_DEFAULT_DB ".\n"
+          "    --url URL\n"
+          "        The scimd server, e.g. http://127.0.0.1:8080: use its admin API instead\n"
+          "        of the database. Environment: SCIMCTL_URL (ignored when --db is given).\n"
+          "    --token TOKEN\n"
+          "        The admin token for --url. Prefer --token-file or SCIMCTL_TOKEN: a token\n"
+          "        on the command line is visible in ps(1) and the shell history.\n"
+          "    --token-file FILE\n"
+          "        Read the admin token from the first line of FILE (\"-\": standard input).\n"
           "    --schema-extensions FILE\n"
           "        The custom extension schemas scimd is started with (docs/extensions.md),\n"
           "        so that both agree on the attributes. Environment: SCIMD_SCHEMA_EXTENSIONS.\n"
@@ -72,6 +107,10 @@ static void help(void)
           "    SCIMD_SCHEMA_EXTENSIONS\n"
           "        The extension schema file, as for scimd; --schema-extensions takes\n"
           "        precedence.\n"
+          "    SCIMCTL_URL\n"
+          "        The server, as --url.\n"
+          "    SCIMCTL_TOKEN\n"
+          "        The admin token, as --token.\n"
           "\n"
           "EXIT STATUS\n"
           "    0   success\n"
@@ -82,6 +121,10 @@ static void help(void)
           "    TOKEN=$(scimctl token create --name entra --expires 365)\n"
           "    scimctl --db /var/lib/scimd/scimd.db token list\n"
           "    scimctl token revoke entra\n"
+          "    scimctl --db /var/lib/scimd/scimd.db tenant create acme\n"
+          "    export SCIMCTL_URL=http://127.0.0.1:8080 SCIMCTL_TOKEN=scimd_...\n"
+          "    scimctl tenant list\n"
+          "    scimctl settings set --tenant acme allow_manual_updates=true\n"
           "\n"
           "SEE ALSO\n"
           "    scimd(8)\n",
@@ -161,11 +204,58 @@ void scimctl_close(struct scimctl *c)
     scim_registry_free(&c->reg);
 }
 
+/* Reads the token from the first line of a file ("-": standard input), without the line end
+ * and surrounding blanks. */
+static char *read_token_file(const char *path)
+{
+    char *all = scimctl_read_file(path), *tok;
+    size_t start = 0, end;
+    if (!all)
+        return NULL;
+    while (all[start] == ' ' || all[start] == '\t')
+        start++;
+    end = start + strcspn(all + start, "\r\n");
+    while (end > start && (all[end - 1] == ' ' || all[end - 1] == '\t'))
+        end--;
+    tok = scim_strndup(all + start, end - start);
+    scim_wipe(all, strlen(all));
+    free(all);
+    if (!tok)
+        scimctl_errorf("out of memory");
+    return tok;
+}
+
+/* The server's root URL without a trailing slash; a base that ends with the SCIM path
+ * ("http://host:port/scim/v2", as scimd prints it) is accepted too. */
+static char *normalise_url(const char *url)
+{
+    char *u = scim_strdup(url);
+    size_t n;
+    if (!u)
+        return NULL;
+    n = strlen(u);
+    while (n > 0 && u[n - 1] == '/')
+        u[--n] = '\0';
+    if (n >= 8 && strcmp(u + n - 8, "/scim/v2") == 0)
+        u[n - 8] = '\0';
+    return u;
+}
+
+static int wants_help(int n, char **args)
+{
+    for (int i = 0; i < n; i++)
+        if (scimctl_is_help(args[i]))
+            return 1;
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     struct scimctl c = {0};
     const char *env = getenv("SCIMD_DB");
     const char *ext_env = getenv("SCIMD_SCHEMA_EXTENSIONS");
+    const char *url = NULL, *token = NULL, *token_file = NULL;
+    char *url_buf = NULL;
     char **args;
     int n = 0, rc;
 
@@ -175,42 +265,118 @@ int main(int argc, char **argv)
      * output scripts read. */
     scim_log_set_level(SCIM_LOG_WARN);
 
-    /* --db may appear anywhere; collect the other arguments in order. */
+    /* Global options may appear anywhere; collect the other arguments in order. */
     args = calloc((size_t)argc + 1, sizeof *args);
     if (!args) {
         scimctl_errorf("out of memory");
         return SCIMCTL_ERROR;
     }
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--db") == 0) {
-            if (i + 1 >= argc) {
-                scimctl_errorf("--db needs a value");
-                free(args);
-                return SCIMCTL_USAGE;
+    rc = -1;
+    for (int i = 1; i < argc && rc < 0; i++) {
+        static const char *const global[] = {"--db", "--schema-extensions", "--url", "--token",
+                                             "--token-file"};
+        const char *val = NULL;
+        size_t g = 0;
+        for (; g < sizeof global / sizeof global[0]; g++) {
+            size_t len = strlen(global[g]);
+            if (strcmp(argv[i], global[g]) == 0) {
+                if (i + 1 >= argc) {
+                    scimctl_errorf("%s needs a value", global[g]);
+                    rc = SCIMCTL_USAGE;
+                    break;
+                }
+                val = argv[++i];
+                break;
             }
-            c.db = argv[++i];
-        } else if (strncmp(argv[i], "--db=", 5) == 0) {
-            c.db = argv[i] + 5;
-        } else if (strcmp(argv[i], "--schema-extensions") == 0) {
-            if (i + 1 >= argc) {
-                scimctl_errorf("--schema-extensions needs a value");
-                free(args);
-                return SCIMCTL_USAGE;
+            if (strncmp(argv[i], global[g], len) == 0 && argv[i][len] == '=') {
+                val = argv[i] + len + 1;
+                break;
             }
-            c.schema_extensions = argv[++i];
-        } else if (strncmp(argv[i], "--schema-extensions=", 20) == 0) {
-            c.schema_extensions = argv[i] + 20;
-        } else {
+        }
+        if (rc >= 0)
+            break;
+        switch (g) {
+        case 0:
+            c.db = val;
+            c.db_given = 1;
+            break;
+        case 1:
+            c.schema_extensions = val;
+            break;
+        case 2:
+            url = val;
+            break;
+        case 3:
+            token = val;
+            break;
+        case 4:
+            token_file = val;
+            break;
+        default:
             args[n++] = argv[i];
         }
+    }
+    if (rc >= 0)
+        goto out;
+    if (!url && !c.db_given) {
+        const char *e = getenv("SCIMCTL_URL");
+        url = e && *e ? e : NULL;
     }
     if (!*c.db) {
         scimctl_errorf("--db is empty");
         rc = SCIMCTL_USAGE;
-    } else if (c.schema_extensions && !*c.schema_extensions) {
+        goto out;
+    }
+    if (c.schema_extensions && !*c.schema_extensions) {
         scimctl_errorf("--schema-extensions is empty");
         rc = SCIMCTL_USAGE;
-    } else if (n == 0) {
+        goto out;
+    }
+    if (url && c.db_given) {
+        scimctl_errorf("--url and --db exclude each other");
+        rc = SCIMCTL_USAGE;
+        goto out;
+    }
+    if (url) {
+        if (!*url || (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0)) {
+            scimctl_errorf("--url must start with http:// or https://");
+            rc = SCIMCTL_USAGE;
+            goto out;
+        }
+        if (!(url_buf = normalise_url(url))) {
+            scimctl_errorf("out of memory");
+            rc = SCIMCTL_ERROR;
+            goto out;
+        }
+        c.url = url_buf;
+        if (token_file) {
+            if (!(c.token = read_token_file(token_file))) {
+                rc = SCIMCTL_ERROR;
+                goto out;
+            }
+        } else {
+            const char *e = getenv("SCIMCTL_TOKEN");
+            if (!token)
+                token = e && *e ? e : NULL;
+            if (token && !(c.token = scim_strdup(token))) {
+                scimctl_errorf("out of memory");
+                rc = SCIMCTL_ERROR;
+                goto out;
+            }
+        }
+        if ((!c.token || !*c.token) && n > 0 && !wants_help(n, args) &&
+            strcmp(args[0], "--version") != 0) {
+            scimctl_errorf("--url needs a token: --token-file FILE, SCIMCTL_TOKEN or --token");
+            rc = SCIMCTL_USAGE;
+            goto out;
+        }
+    } else if (token || token_file) {
+        scimctl_errorf("--token and --token-file need --url (or SCIMCTL_URL)");
+        rc = SCIMCTL_USAGE;
+        goto out;
+    }
+
+    if (n == 0) {
         usage(stderr);
         rc = SCIMCTL_USAGE;
     } else if (scimctl_is_help(args[0]) || strcmp(args[0], "help") == 0) {
@@ -221,13 +387,35 @@ int main(int argc, char **argv)
         rc = SCIMCTL_OK;
     } else if (strcmp(args[0], "token") == 0) {
         rc = scimctl_token(&c, n, args);
+    } else if (strcmp(args[0], "tenant") == 0) {
+        rc = scimctl_tenant(&c, n, args);
+    } else if (strcmp(args[0], "settings") == 0) {
+        rc = scimctl_settings(&c, n, args);
+    } else if (strcmp(args[0], "user") == 0) {
+        rc = scimctl_user(&c, n, args);
+    } else if (strcmp(args[0], "group") == 0) {
+        rc = scimctl_group(&c, n, args);
+    } else if (strcmp(args[0], "log") == 0) {
+        rc = scimctl_log(&c, n, args);
+    } else if (strcmp(args[0], "webhook") == 0) {
+        rc = scimctl_webhook(&c, n, args);
+    } else if (strcmp(args[0], "events") == 0) {
+        rc = scimctl_events(&c, n, args);
     } else if (strcmp(args[0], "db") == 0) {
-        rc = scimctl_db(&c, n, args);
+        if (c.url && !wants_help(n, args)) {
+            scimctl_errorf("db: works on the database; use --db instead of --url");
+            rc = SCIMCTL_USAGE;
+        } else {
+            rc = scimctl_db(&c, n, args);
+        }
     } else {
         scimctl_errorf("unknown command: %s", args[0]);
         usage(stderr);
         rc = SCIMCTL_USAGE;
     }
+out:
+    scimctl_http_cleanup(&c);
+    free(url_buf);
     free(args);
     return rc;
 }

@@ -18,28 +18,44 @@ static void help(void)
           "    scimctl token - manage the API tokens of scimd\n"
           "\n"
           "SYNOPSIS\n"
-          "    scimctl [--db URI] token create --name NAME [--scopes SCOPES] [--expires DAYS]\n"
-          "    scimctl [--db URI] token list [--json]\n"
-          "    scimctl [--db URI] token revoke NAME\n"
+          "    scimctl [--db URI | --url URL] token create [--tenant T] --name NAME\n"
+          "                                    [--scopes SCOPES] [--expires DAYS] [--json]\n"
+          "    scimctl [--db URI | --url URL] token list [--tenant T] [--json]\n"
+          "    scimctl [--db URI | --url URL] token revoke [--tenant T] NAME [--json]\n"
           "\n"
           "DESCRIPTION\n"
           "    Tokens are 256-bit random secrets of the form scimd_... that identity providers\n"
           "    send as \"Authorization: Bearer TOKEN\". Only their SHA-256 is stored, so a token\n"
-          "    is shown once, when it is created.\n"
+          "    is shown once, when it is created. Each token belongs to one tenant. With --url\n"
+          "    the commands go through the admin API (POST/GET/DELETE\n"
+          "    /admin/v1/tenants/T/tokens); with --db they work on the database directly,\n"
+          "    which is how the first admin token of a new installation or tenant is made.\n"
           "\n"
           "    create --name NAME [--scopes SCOPES] [--expires DAYS]\n"
           "        Create a token and print it alone on one line of standard output.\n"
           "        NAME (1-127 characters, no blanks) must not be used by another live token.\n"
           "        SCOPES is a space-separated list from scim:read, scim:write and admin;\n"
           "        default \"" DEFAULT_SCOPES "\". DAYS (1-36500) makes the token expire; by\n"
-          "        default it never expires.\n"
+          "        default it never expires. --expires-in-days is the same option.\n"
+          "        With --json (--url only) the API's whole answer is printed instead,\n"
+          "        the token in its \"token\" member.\n"
           "\n"
           "    list [--json]\n"
           "        Print the live tokens as a table (name, scopes, created, last used,\n"
-          "        expires), or as a JSON array with --json.\n"
+          "        expires), or as JSON with --json: the API's list object with --url, an\n"
+          "        array with --db.\n"
           "\n"
           "    revoke NAME\n"
           "        Revoke the live token NAME; requests using it fail with 401 at once.\n"
+          "\n"
+          "OPTIONS\n"
+          "    --tenant T\n"
+          "        The tenant whose tokens these are. Default: \"default\" with --db (T must\n"
+          "        exist: see scimctl tenant); with --url the admin token's own tenant, which\n"
+          "        the API tells only for operator tokens: a tenant's own admin token must\n"
+          "        name its tenant.\n"
+          "    --json\n"
+          "        Print the raw JSON answer, for scripts.\n"
           "\n"
           "EXIT STATUS\n"
           "    0 success, 1 error (for example no such token, or the name is taken), 2 usage.\n"
@@ -47,7 +63,10 @@ static void help(void)
           "EXAMPLES\n"
           "    scimctl token create --name okta --scopes \"scim:read scim:write\" --expires 365\n"
           "    scimctl token list --json\n"
-          "    scimctl token revoke okta\n",
+          "    scimctl token revoke okta\n"
+          "    scimctl --db scimd.db token create --tenant acme --name admin --scopes admin\n"
+          "    scimctl --url http://127.0.0.1:8080 --token-file admin.tok \\\n"
+          "        token create --tenant acme --name entra --expires-in-days 90\n",
           stdout);
 }
 
@@ -88,39 +107,109 @@ static int valid_scopes(const char *s)
     return count > 0;
 }
 
-/* Reads the value of an option given as "--opt VALUE" or "--opt=VALUE" at argv[*i]. */
-static const char *opt_value(int argc, char **argv, int *i, const char *opt)
+/* Opens the store and selects the tenant for --db mode: --tenant NAME, else "default". */
+static int open_db(struct scimctl *c, const char *tenant)
 {
-    size_t n = strlen(opt);
-    if (strncmp(argv[*i], opt, n) == 0 && argv[*i][n] == '=')
-        return argv[*i] + n + 1;
-    if (strcmp(argv[*i], opt) == 0 && *i + 1 < argc)
-        return argv[++*i];
-    return NULL;
+    if (scimctl_open(c) != 0)
+        return -1;
+    if (tenant && scimctl_db_select_tenant(c, tenant) != 0) {
+        scimctl_close(c);
+        return -1;
+    }
+    return 0;
+}
+
+/* The scopes as a JSON array for the API. */
+static json_t *scopes_json(const char *s)
+{
+    json_t *arr = json_array();
+    while (arr && *s) {
+        size_t n;
+        while (*s == ' ')
+            s++;
+        n = strcspn(s, " ");
+        if (n == 0)
+            break;
+        if (json_array_append_new(arr, json_stringn(s, n)) != 0) {
+            json_decref(arr);
+            return NULL;
+        }
+        s += n;
+    }
+    return arr;
+}
+
+static int create_remote(struct scimctl *c, const char *tenant, const char *name,
+                         const char *scopes, int64_t days, int as_json)
+{
+    char t[128], *raw = NULL;
+    json_t *body = json_object(), *sc = scopes_json(scopes), *resp = NULL;
+    int rc = SCIMCTL_ERROR;
+    char *path = NULL, *esc = NULL;
+    size_t n;
+
+    if (!body || !sc || json_object_set_new(body, "name", json_string(name)) != 0 ||
+        json_object_set(body, "scopes", sc) != 0 ||
+        (days > 0 && json_object_set_new(body, "expiresInDays", json_integer(days)) != 0)) {
+        scimctl_errorf("token create: out of memory");
+        goto out;
+    }
+    if (scimctl_resolve_tenant(c, tenant, t, sizeof t) != 0)
+        goto out;
+    esc = scimctl_escape(t);
+    n = esc ? strlen(esc) + 64 : 0;
+    path = esc ? malloc(n) : NULL;
+    if (!path) {
+        scimctl_errorf("token create: out of memory");
+        goto out;
+    }
+    snprintf(path, n, "/admin/v1/tenants/%s/tokens", esc);
+    if (scimctl_http(c, "POST", path, body, &resp, &raw, NULL) != 0)
+        goto out;
+    if (as_json) {
+        rc = scimctl_print_raw(raw);
+    } else {
+        const char *tok = json_string_value(json_object_get(resp, "token"));
+        if (!tok) {
+            scimctl_errorf("token create: the answer has no token");
+            goto out;
+        }
+        printf("%s\n", tok);
+        rc = fflush(stdout) == 0 ? SCIMCTL_OK : SCIMCTL_ERROR;
+    }
+out:
+    if (raw) {
+        scim_wipe(raw, strlen(raw));
+        free(raw);
+    }
+    json_decref(resp);
+    json_decref(body);
+    json_decref(sc);
+    free(path);
+    free(esc);
+    return rc;
 }
 
 static int cmd_create(struct scimctl *c, int argc, char **argv)
 {
-    const char *name = NULL, *scopes = DEFAULT_SCOPES, *expires = NULL;
+    static const struct scimctl_opt opts[] = {{"--name", 1},    {"--scopes", 1},
+                                              {"--expires", 1}, {"--expires-in-days", 1},
+                                              {"--tenant", 1},  {"--json", 0},
+                                              {NULL, 0}};
+    const char *v[7] = {0}, *pos[1];
+    const char *name, *scopes, *expires, *tenant;
     char tok[SCIM_TOKEN_MAX];
     unsigned char hash[32];
     int64_t days = 0, expires_us = 0;
     struct scim_err err;
-    int rc;
+    int rc, npos;
 
-    for (int i = 2; i < argc; i++) {
-        const char *v;
-        if ((v = opt_value(argc, argv, &i, "--name")))
-            name = v;
-        else if ((v = opt_value(argc, argv, &i, "--scopes")))
-            scopes = v;
-        else if ((v = opt_value(argc, argv, &i, "--expires")))
-            expires = v;
-        else {
-            scimctl_errorf("token create: unexpected argument: %s", argv[i]);
-            return SCIMCTL_USAGE;
-        }
-    }
+    if ((rc = scimctl_parse("token create", argc, argv, 2, opts, v, pos, 0, &npos)) != 0)
+        return rc;
+    name = v[0];
+    scopes = v[1] ? v[1] : DEFAULT_SCOPES;
+    expires = v[2] ? v[2] : v[3];
+    tenant = v[4];
     if (!name) {
         scimctl_errorf("token create: --name is required");
         return SCIMCTL_USAGE;
@@ -142,7 +231,13 @@ static int cmd_create(struct scimctl *c, int argc, char **argv)
         }
         expires_us = scim_now_us() + days * 86400 * INT64_C(1000000);
     }
-    if (scimctl_open(c) != 0)
+    if (c->url)
+        return create_remote(c, tenant, name, scopes, days, v[5] != NULL);
+    if (v[5]) {
+        scimctl_errorf("token create: --json needs --url");
+        return SCIMCTL_USAGE;
+    }
+    if (open_db(c, tenant) != 0)
         return SCIMCTL_ERROR;
     if (scim_token_generate(tok, hash) != 0) {
         scimctl_errorf("token create: no randomness available");
@@ -178,22 +273,54 @@ static void time_field(json_t *entry, const char *key, char out[SCIM_DATETIME_LE
     }
 }
 
+static void show_remote_list(const json_t *list)
+{
+    static const char *const head[] = {"NAME", "SCOPES", "CREATED", "LAST USED", "EXPIRES"};
+    struct scimctl_table t;
+    const json_t *e;
+    size_t i;
+    if (scimctl_table_init(&t, 5, head) != 0)
+        return;
+    json_array_foreach(json_object_get(list, "items"), i, e) {
+        char b[5][512];
+        const char *row[5] = {
+            scimctl_text(json_object_get(e, "name"), b[0], sizeof b[0]),
+            scimctl_text(json_object_get(e, "scopes"), b[1], sizeof b[1]),
+            scimctl_text(json_object_get(e, "created"), b[2], sizeof b[2]),
+            scimctl_text(json_object_get(e, "lastUsed"), b[3], sizeof b[3]),
+            scimctl_text(json_object_get(e, "expires"), b[4], sizeof b[4]),
+        };
+        if (strcmp(row[3], "-") == 0)
+            row[3] = "never";
+        if (strcmp(row[4], "-") == 0)
+            row[4] = "never";
+        if (scimctl_table_add(&t, row) != 0)
+            break;
+    }
+    scimctl_table_print(&t, stdout);
+    scimctl_table_free(&t);
+}
+
 static int cmd_list(struct scimctl *c, int argc, char **argv)
 {
-    int as_json = 0, rc = SCIMCTL_OK;
+    static const struct scimctl_opt opts[] = {{"--tenant", 1}, {"--json", 0}, {NULL, 0}};
+    const char *v[2] = {0}, *pos[1];
+    int as_json, rc, npos;
     json_t *arr = NULL, *entry;
     struct scim_err err;
     size_t i;
 
-    for (int k = 2; k < argc; k++) {
-        if (strcmp(argv[k], "--json") == 0) {
-            as_json = 1;
-        } else {
-            scimctl_errorf("token list: unexpected argument: %s", argv[k]);
-            return SCIMCTL_USAGE;
-        }
+    if ((rc = scimctl_parse("token list", argc, argv, 2, opts, v, pos, 0, &npos)) != 0)
+        return rc;
+    as_json = v[1] != NULL;
+    if (c->url) {
+        char t[128];
+        if (scimctl_resolve_tenant(c, v[0], t, sizeof t) != 0)
+            return SCIMCTL_ERROR;
+        return scimctl_tenant_call(c, t, "GET", "/tokens?count=1000", NULL, as_json,
+                                   show_remote_list);
     }
-    if (scimctl_open(c) != 0)
+    if (open_db(c, v[0]) != 0)
         return SCIMCTL_ERROR;
     scim_err_clear(&err);
     if (scim_store_token_list(c->st, c->tenant, &arr, &err) != 0) {
@@ -235,24 +362,44 @@ out:
 
 static int cmd_revoke(struct scimctl *c, int argc, char **argv)
 {
+    static const struct scimctl_opt opts[] = {{"--tenant", 1}, {"--json", 0}, {NULL, 0}};
+    const char *v[2] = {0}, *pos[2];
     struct scim_err err;
-    int rc = SCIMCTL_OK;
+    int rc, npos;
 
-    if (argc != 3) {
+    if ((rc = scimctl_parse("token revoke", argc, argv, 2, opts, v, pos, 1, &npos)) != 0)
+        return rc;
+    if (npos != 1) {
         scimctl_errorf("token revoke: expected exactly one NAME");
         return SCIMCTL_USAGE;
     }
-    if (scimctl_open(c) != 0)
+    if (c->url) {
+        char t[128], *esc = scimctl_escape(pos[0]), suffix[512];
+        if (!esc) {
+            scimctl_errorf("out of memory");
+            return SCIMCTL_ERROR;
+        }
+        snprintf(suffix, sizeof suffix, "/tokens/%s", esc);
+        free(esc);
+        if (scimctl_resolve_tenant(c, v[0], t, sizeof t) != 0)
+            return SCIMCTL_ERROR;
+        rc = scimctl_tenant_call(c, t, "DELETE", suffix, NULL, v[1] != NULL, NULL);
+        if (rc == SCIMCTL_OK)
+            fprintf(stderr, "token \"%s\" revoked\n", pos[0]);
+        return rc;
+    }
+    if (open_db(c, v[0]) != 0)
         return SCIMCTL_ERROR;
     scim_err_clear(&err);
-    if (scim_store_token_revoke(c->st, c->tenant, argv[2], &err) != 0) {
+    rc = SCIMCTL_OK;
+    if (scim_store_token_revoke(c->st, c->tenant, pos[0], &err) != 0) {
         if (err.status == 404)
-            scimctl_errorf("token revoke: no live token named \"%s\"", argv[2]);
+            scimctl_errorf("token revoke: no live token named \"%s\"", pos[0]);
         else
             scimctl_errorf("token revoke: %s", err.detail);
         rc = SCIMCTL_ERROR;
     } else {
-        fprintf(stderr, "token \"%s\" revoked\n", argv[2]);
+        fprintf(stderr, "token \"%s\" revoked\n", pos[0]);
     }
     scimctl_close(c);
     return rc;
