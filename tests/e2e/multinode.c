@@ -7,10 +7,18 @@
  *     rest 409 uniqueness (5 rounds, case varied);
  *  4. 6 threads create 10 users each and PATCH-add them into one group through different
  *     nodes: the group ends with all 60 members;
- *  5. a token revoked with scimctl --db is refused (401) by every node on its next request.
+ *  5. a token revoked with scimctl --db is refused (401) by every node on its next request;
+ *  6. a cursor (RFC 9865) issued by one node is accepted by the others (the signing key is in
+ *     the database) and pages on from where it was issued;
+ *  7. the change feed: 6 threads create and rename 10 users each through different nodes at
+ *     once; the feed read from each node is gap-free (seq 1..N, ids "<tenant>-<seq>") with
+ *     every one of those events, and every node reports the same latestSeq;
+ *  8. a long-poll on one node returns the event of a write committed on another.
  * Runs only with SCIMD_TEST_BACKEND=postgresql; exits 77 (skipped) otherwise. */
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -353,6 +361,197 @@ static void test_revocation(void)
     }
 }
 
+/* ---- 6. cursors across nodes ------------------------------------------------------------- */
+
+/* The ids of a list page, comma-joined into out; the nextCursor into next (may be ""). */
+static long list_page(const struct e2e_server *s, const char *path, char *out, size_t outlen, char *next,
+                      size_t nextlen)
+{
+    struct e2e_response r;
+    long st = 0;
+    out[0] = next[0] = '\0';
+    if (e2e_request(s, "GET", path, NULL, NULL, &r) == 0) {
+        st = r.status;
+        size_t i;
+        json_t *res;
+        json_array_foreach(json_object_get(r.json, "Resources"), i, res) {
+            size_t len = strlen(out);
+            snprintf(out + len, outlen - len, "%s%s", i ? "," : "", json_string_value(json_object_get(res, "id")));
+        }
+        const char *n = json_string_value(json_object_get(r.json, "nextCursor"));
+        snprintf(next, nextlen, "%s", n ? n : "");
+    }
+    e2e_response_free(&r);
+    return st;
+}
+
+static void test_cursor_across_nodes(void)
+{
+    char p1[1024], p2[3][1024], c1[256], c2[256], path[512];
+    CHECK(list_page(node(0), "/Users?cursor=&count=3", p1, sizeof p1, c1, sizeof c1) == 200, "first page");
+    CHECK(c1[0] && strlen(p1) > 0, "first page has items and a nextCursor");
+    snprintf(path, sizeof path, "/Users?count=3&cursor=%s", c1);
+    for (int n = 0; n < NODES; n++) {
+        long st = list_page(node(n), path, p2[n], sizeof p2[n], c2, sizeof c2);
+        CHECK(st == 200, "node %d: cursor of node 0 answered %ld, want 200", n, st);
+        CHECK(p2[n][0] && strstr(p1, p2[n]) == NULL, "node %d: second page \"%s\" repeats the first \"%s\"", n,
+              p2[n], p1);
+        CHECK(strcmp(p2[n], p2[0]) == 0, "node %d: second page \"%s\", node 0 said \"%s\"", n, p2[n], p2[0]);
+    }
+}
+
+/* ---- 7. a gap-free change feed under concurrent writes on all nodes ------------------------- */
+
+/* The server root ("http://127.0.0.1:PORT") + /admin/v1/tenants/default + path. */
+static void admin_url(const struct e2e_server *s, char *out, size_t n, const char *path)
+{
+    const char *p = strstr(s->base_url, "/scim/v2");
+    snprintf(out, n, "%.*s/admin/v1/tenants/default%s", p ? (int)(p - s->base_url) : (int)strlen(s->base_url),
+             s->base_url, path);
+}
+
+static json_t *admin_get(const struct e2e_server *s, const char *path)
+{
+    char url[512];
+    admin_url(s, url, sizeof url, path);
+    return get_json(s, url);
+}
+
+static void *feed_writer(void *arg)
+{
+    struct pw *w = arg;
+    pthread_barrier_wait(w->bar);
+    for (int i = 0; i < 10; i++) {
+        char name[64], id[64], path[128], ops[256];
+        snprintf(name, sizeof name, "feed-%d-%d@example.com", w->index, i);
+        long st = post_user(node(w->index + i), name, id, sizeof id);
+        CHECK(st == 201, "create %s: %ld", name, st);
+        if (st != 201)
+            continue;
+        snprintf(path, sizeof path, "/Users/%s", id);
+        snprintf(ops, sizeof ops, "[{\"op\":\"replace\",\"path\":\"displayName\",\"value\":\"Feed %d %d\"}]",
+                 w->index, i);
+        st = patch(node(w->index + i + 1), path, ops, NULL);
+        CHECK(st == 200 || st == 204, "rename %s: %ld", name, st);
+    }
+    return NULL;
+}
+
+/* Reads the whole feed from node n, checking seq is 1, 2, 3, ...: the number of events, or -1. */
+static long read_feed(int n, int64_t *latest, int *created, int *updated)
+{
+    int64_t after = 0, expect = 1;
+    *created = *updated = 0;
+    for (;;) {
+        char path[128];
+        snprintf(path, sizeof path, "/events?after=%lld&count=1000", (long long)after);
+        json_t *page = admin_get(node(n), path);
+        CHECK(page != NULL, "node %d: GET events after %lld", n, (long long)after);
+        if (!page)
+            return -1;
+        json_t *items = json_object_get(page, "items"), *ev;
+        size_t i;
+        *latest = json_integer_value(json_object_get(page, "latestSeq"));
+        json_array_foreach(items, i, ev) {
+            int64_t seq = json_integer_value(json_object_get(ev, "seq"));
+            char want_id[64];
+            snprintf(want_id, sizeof want_id, "%s-%lld", "", (long long)seq);
+            const char *eid = json_string_value(json_object_get(ev, "id"));
+            const char *dash = eid ? strrchr(eid, '-') : NULL;
+            CHECK(seq == expect, "node %d: event seq %lld, want %lld (gap or reorder)", n, (long long)seq,
+                  (long long)expect);
+            CHECK(dash && strcmp(dash, want_id) == 0, "node %d: event id %s for seq %lld", n, eid ? eid : "(none)",
+                  (long long)seq);
+            const char *type = json_string_value(json_object_get(ev, "type"));
+            const char *un = json_string_value(json_object_get(ev, "userName"));
+            if (un && strncmp(un, "feed-", 5) == 0 && type) {
+                *created += strcmp(type, "user.created") == 0;
+                *updated += strcmp(type, "user.updated") == 0;
+            }
+            expect = seq + 1;
+        }
+        size_t count = json_array_size(items);
+        json_decref(page);
+        if (count == 0)
+            break;
+        after = expect - 1;
+    }
+    return (long)(expect - 1);
+}
+
+static void test_feed_gap_free(void)
+{
+    pthread_t th[6];
+    struct pw w[6];
+    pthread_barrier_t bar;
+    pthread_barrier_init(&bar, NULL, 6);
+    for (int i = 0; i < 6; i++) {
+        w[i] = (struct pw){i, &bar};
+        pthread_create(&th[i], NULL, feed_writer, &w[i]);
+    }
+    for (int i = 0; i < 6; i++)
+        pthread_join(th[i], NULL);
+    pthread_barrier_destroy(&bar);
+    long total0 = -1;
+    for (int n = 0; n < NODES; n++) {
+        int64_t latest = 0;
+        int created = 0, updated = 0;
+        long total = read_feed(n, &latest, &created, &updated);
+        CHECK(total > 0 && total == latest, "node %d: %ld events read, latestSeq %lld", n, total, (long long)latest);
+        CHECK(created == 60 && updated == 60, "node %d: %d user.created and %d user.updated of feed-*, want 60 each",
+              n, created, updated);
+        if (n == 0)
+            total0 = total;
+        CHECK(total == total0, "node %d: %ld events, node 0 saw %ld", n, total, total0);
+    }
+}
+
+/* ---- 8. long-poll sees a commit of another node ------------------------------------------ */
+
+struct poll_arg {
+    int64_t after;
+    json_t *page;
+    double seconds;
+};
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void *long_poll(void *arg)
+{
+    struct poll_arg *a = arg;
+    char path[128];
+    double t0 = now_s();
+    snprintf(path, sizeof path, "/events?after=%lld&count=10&wait=15", (long long)a->after);
+    a->page = admin_get(node(1), path);
+    a->seconds = now_s() - t0;
+    return NULL;
+}
+
+static void test_long_poll_other_node(void)
+{
+    json_t *page = admin_get(node(0), "/events?after=0&count=1");
+    struct poll_arg a = {.after = page ? json_integer_value(json_object_get(page, "latestSeq")) : 0};
+    json_decref(page);
+    pthread_t th;
+    pthread_create(&th, NULL, long_poll, &a);
+    struct timespec pause = {0, 500000000L};
+    nanosleep(&pause, NULL); /* the poll is waiting on node 1 by now */
+    CHECK(post_user(node(2), "long-poll@example.com", NULL, 0) == 201, "create on node 2");
+    pthread_join(th, NULL);
+    json_t *ev = json_array_get(json_object_get(a.page, "items"), 0);
+    const char *un = json_string_value(json_object_get(ev, "userName"));
+    CHECK(un && strcmp(un, "long-poll@example.com") == 0, "long-poll on node 1 returned %s", un ? un : "nothing");
+    CHECK(json_integer_value(json_object_get(ev, "seq")) == a.after + 1, "long-poll event seq");
+    /* the node polls the database every second for other nodes' commits */
+    CHECK(a.seconds < 5.0, "long-poll took %.1f s", a.seconds);
+    json_decref(a.page);
+}
+
 int main(void)
 {
     if (!e2e_backend_pg()) {
@@ -360,6 +559,7 @@ int main(void)
         return E2E_SKIP;
     }
     e2e_global_init();
+    setenv("E2E_TOKEN_SCOPES", "scim:read scim:write admin", 1); /* the feed is an admin API */
     int started = 0;
     const char *args[] = {"--threads", "8"};
     struct e2e_opts opts = {args, 2, NULL, 0};
@@ -374,6 +574,9 @@ int main(void)
         test_unique_username();
         test_members();
         test_revocation();
+        test_cursor_across_nodes();
+        test_feed_gap_free();
+        test_long_poll_other_node();
     }
     int ok = started && failures == 0;
     for (int i = NODES - 1; i >= 0; i--)
