@@ -118,6 +118,11 @@ struct scim_store_ops {
                             int64_t lease_until_us, struct scim_err *err);
     int (*webhook_release_leases)(struct scim_store *st, const char *prefix,
                                   struct scim_err *err);
+    /* scimctl db export / db import (store.h); NULL = not supported (501). import gets an
+     * array of records already checked by store/dump.c (types and required members). */
+    int (*export_rows)(struct scim_store *st, scim_store_export_fn fn, void *ctx,
+                       struct scim_err *err);
+    int (*import_rows)(struct scim_store *st, json_t *records, struct scim_err *err);
 };
 
 struct scim_event_notify;

@@ -3073,6 +3073,236 @@ static int pg_webhook_release_leases(struct scim_store *st, const char *prefix, 
     return run_tx(ps(st), TX_NONE, tx_webhook_release, &a, err);
 }
 
+/* ---- export and import (scimctl db export / db import) ---------------------------- */
+
+struct dump_args {
+    scim_store_export_fn fn;
+    void *ctx;
+    bool emitted;
+    json_t *records;
+};
+
+/* One query, one record per row; a column name ending in '?' is a boolean, '#' a bytea
+ * exported as hex, '{' JSON text exported as an object, '~' a kind (0 User, 1 Group),
+ * '%' an integer (NULL stays null); the others are text. */
+static int export_query(struct pconn *c, const char *type, const char *sql, const char *const *cols,
+                        struct dump_args *a, struct scim_err *err)
+{
+    PGresult *r = q_exec(c, sql, err, "");
+    if (!r)
+        return -1;
+    int rc = 0;
+    for (int i = 0; rc == 0 && i < PQntuples(r); i++) {
+        json_t *rec = json_pack("{s:s}", "type", type);
+        for (int k = 0; rec && cols[k]; k++) {
+            char name[32];
+            size_t len = strlen(cols[k]);
+            char mark = cols[k][len - 1];
+            const char *t = col_text(r, i, k);
+            json_t *v;
+            snprintf(name, sizeof name, "%.*s", (int)(strchr("?#{~%", mark) ? len - 1 : len), cols[k]);
+            if (!t)
+                v = json_null();
+            else if (mark == '?')
+                v = json_boolean(strcmp(t, "t") == 0);
+            else if (mark == '#')
+                v = json_string(strncmp(t, "\\x", 2) == 0 ? t + 2 : t);
+            else if (mark == '{')
+                v = json_loads(t, 0, NULL);
+            else if (mark == '~')
+                v = json_string(strcmp(t, "0") == 0 ? "User" : "Group");
+            else if (mark == '%')
+                v = json_integer(col_i64(r, i, k));
+            else
+                v = json_string(t);
+            if (!v || json_object_set_new(rec, name, v) < 0) {
+                json_decref(rec);
+                rec = NULL;
+            }
+        }
+        if (!rec) {
+            rc = scim_err_nomem(err);
+            break;
+        }
+        a->emitted = true;
+        rc = a->fn(a->ctx, rec, err);
+        json_decref(rec);
+    }
+    PQclear(r);
+    return rc;
+}
+
+static int tx_export(struct pg_store *s, struct pconn *c, void *arg, struct scim_err *err)
+{
+    (void)s;
+    static const char *const tenant_cols[] = {"id%", "name", "created%", "disabled?", "settings", NULL};
+    static const char *const token_cols[] = {"id%", "tenant_id%", "name", "hash#", "scopes", "created%",
+                                             "last_used%", "expires%", "revoked%", NULL};
+    static const char *const res_cols[] = {"pk%", "tenant_id%", "kind~", "id", "created%", "last_modified%",
+                                           "version%", "password_hash", "doc{", "origin", "managed_by",
+                                           "deprovisioned?", NULL};
+    static const char *const member_cols[] = {"group_pk%", "member_pk%", "display", "origin", NULL};
+    struct dump_args *a = arg;
+    int rc;
+    /* records already written cannot be taken back: no second attempt after a failure */
+    if (a->emitted)
+        return scim_err_set(err, 503, NULL, "the export was interrupted by a database failure");
+    if ((rc = export_query(c, "tenant", "SELECT id, name, created, disabled, settings FROM tenants ORDER BY id",
+                           tenant_cols, a, err)) != 0 ||
+        (rc = export_query(c, "token",
+                           "SELECT id, tenant_id, name, hash, scopes, created, last_used, expires, revoked "
+                           "FROM tokens ORDER BY id",
+                           token_cols, a, err)) != 0 ||
+        (rc = export_query(c, "resource",
+                           "SELECT pk, tenant_id, kind, id, created, last_modified, version, password_hash, "
+                           "doc::text, origin, managed_by, deprovisioned FROM resources ORDER BY pk",
+                           res_cols, a, err)) != 0 ||
+        (rc = export_query(c, "member", "SELECT group_pk, member_pk, display, origin FROM members ORDER BY seq",
+                           member_cols, a, err)) != 0)
+        return rc;
+    return 0;
+}
+
+static int pg_export_rows(struct scim_store *st, scim_store_export_fn fn, void *ctx, struct scim_err *err)
+{
+    struct dump_args a = {.fn = fn, .ctx = ctx};
+    /* one snapshot (REPEATABLE READ, read only) */
+    return run_tx(ps(st), TX_READ, tx_export, &a, err);
+}
+
+/* The text of a record member as a parameter (NULL for JSON null or absent). */
+static const char *jtext(json_t *rec, const char *key, char buf[32])
+{
+    json_t *v = json_object_get(rec, key);
+    if (json_is_integer(v)) {
+        snprintf(buf, 32, "%lld", (long long)json_integer_value(v));
+        return buf;
+    }
+    if (json_is_boolean(v))
+        return json_is_true(v) ? "true" : "false";
+    return json_string_value(v);
+}
+
+static int import_resource(struct pconn *c, json_t *rec, struct scim_err *err)
+{
+    json_t *doc = json_object_get(rec, "doc");
+    enum scim_rtype kind = strcmp(json_string_value(json_object_get(rec, "kind")), "User") == 0 ? SCIM_RT_USER
+                                                                                              : SCIM_RT_GROUP;
+    char *text = json_dumps(doc, JSON_COMPACT);
+    char b[8][32];
+    struct cols k;
+    int64_t pk = json_integer_value(json_object_get(rec, "pk"));
+    int64_t tenant = json_integer_value(json_object_get(rec, "tenant_id"));
+    if (!text)
+        return scim_err_nomem(err);
+    extract_cols(kind, doc, &k); /* the indexed columns come from the doc, as on every write */
+    struct params p = {0};
+    p_i64(&p, pk);
+    p_i64(&p, tenant);
+    p_i64(&p, (int64_t)kind);
+    p_str(&p, jtext(rec, "id", b[0]));
+    p_str(&p, k.user_name);
+    p_str(&p, k.external_id);
+    p_str(&p, k.display_name);
+    p_str(&p, bool_text(k.active));
+    p_str(&p, jtext(rec, "created", b[1]));
+    p_str(&p, jtext(rec, "last_modified", b[2]));
+    p_str(&p, jtext(rec, "version", b[3]));
+    p_str(&p, jtext(rec, "password_hash", b[4]));
+    p_str(&p, text);
+    p_str(&p, jtext(rec, "origin", b[5]));
+    p_str(&p, jtext(rec, "managed_by", b[6]));
+    p_str(&p, jtext(rec, "deprovisioned", b[7]));
+    PGresult *r = run_text(c, "INSERT INTO resources(pk, tenant_id, kind, id, user_name, external_id, "
+                              "display_name, active, created, last_modified, version, password_hash, doc, "
+                              "origin, managed_by, deprovisioned) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, "
+                              "$10, $11, $12, $13, $14, $15, $16)",
+                           &p, err);
+    free(text);
+    if (!r)
+        return -1;
+    PQclear(r);
+    return kind == SCIM_RT_USER ? sync_emails(c, tenant, pk, doc, false, err) : 0;
+}
+
+/* Runs `sql` with the members `keys` of rec as parameters, in order. */
+static int import_row(struct pconn *c, const char *sql, json_t *rec, const char *const *keys, struct scim_err *err)
+{
+    struct params p = {0};
+    char b[MAX_PARAMS][32];
+    for (int i = 0; keys[i] && i < MAX_PARAMS; i++)
+        p_str(&p, jtext(rec, keys[i], b[i]));
+    PGresult *r = run_text(c, sql, &p, err);
+    if (!r)
+        return -1;
+    PQclear(r);
+    return 0;
+}
+
+static int tx_import(struct pg_store *s, struct pconn *c, void *arg, struct scim_err *err)
+{
+    (void)s;
+    static const char *const tenant_keys[] = {"id", "name", "created", "disabled", "settings", NULL};
+    static const char *const token_keys[] = {"id", "tenant_id", "name", "hash", "scopes", "created",
+                                             "last_used", "expires", "revoked", NULL};
+    static const char *const member_keys[] = {"group_pk", "member_pk", "display", "origin", NULL};
+    struct dump_args *a = arg;
+    json_t *rec;
+    size_t i;
+    PGresult *r = q_exec(c, "SELECT (SELECT count(*) FROM resources) + (SELECT count(*) FROM tokens) + "
+                            "(SELECT count(*) FROM webhooks)", err, "");
+    if (!r)
+        return -1;
+    int64_t n = col_i64(r, 0, 0);
+    PQclear(r);
+    if (n != 0)
+        return scim_err_set(err, 409, NULL, "the database is not empty (it has users, groups, tokens or webhooks)");
+    if (q_cmd(c, "DELETE FROM tenants", err, "") < 0)
+        return -1;
+    json_array_foreach(a->records, i, rec) {
+        const char *type = json_string_value(json_object_get(rec, "type"));
+        int rc;
+        if (strcmp(type, "tenant") == 0)
+            rc = import_row(c, "INSERT INTO tenants(id, name, created, disabled, settings) VALUES ($1, $2, $3, $4, $5)",
+                            rec, tenant_keys, err);
+        else if (strcmp(type, "token") == 0)
+            rc = import_row(c, "INSERT INTO tokens(id, tenant_id, name, hash, scopes, created, last_used, expires, "
+                               "revoked) VALUES ($1, $2, $3, decode($4, 'hex'), $5, $6, $7, $8, $9)",
+                            rec, token_keys, err);
+        else if (strcmp(type, "resource") == 0)
+            rc = import_resource(c, rec, err);
+        else
+            rc = import_row(c, "INSERT INTO members(group_pk, member_pk, display, origin) VALUES ($1, $2, $3, $4)",
+                            rec, member_keys, err);
+        if (rc < 0) {
+            char log[SCIM_ERR_DETAIL_MAX];
+            if (err->status == 503)
+                return -1;
+            snprintf(log, sizeof log, "%s", err->log);
+            scim_err_set(err, 400, SCIM_TYPE_INVALID_VALUE, "record %zu (%s) cannot be imported", i + 1, type);
+            return scim_err_log(err, "%s", log);
+        }
+    }
+    /* the next generated ids follow the imported ones */
+    static const char *const seqs[] = {
+        "SELECT setval(pg_get_serial_sequence('tenants', 'id'), coalesce(max(id), 0) + 1, false) FROM tenants",
+        "SELECT setval(pg_get_serial_sequence('tokens', 'id'), coalesce(max(id), 0) + 1, false) FROM tokens",
+        "SELECT setval(pg_get_serial_sequence('resources', 'pk'), coalesce(max(pk), 0) + 1, false) FROM resources",
+    };
+    for (size_t k = 0; k < sizeof seqs / sizeof seqs[0]; k++) {
+        if (!(r = q_exec(c, seqs[k], err, "")))
+            return -1;
+        PQclear(r);
+    }
+    return 0;
+}
+
+static int pg_import_rows(struct scim_store *st, json_t *records, struct scim_err *err)
+{
+    struct dump_args a = {.records = records};
+    return run_tx(ps(st), TX_WRITE, tx_import, &a, err);
+}
+
 static const struct scim_store_ops pg_ops = {
     .name = "postgresql",
     .free = pg_free,
@@ -3109,6 +3339,8 @@ static const struct scim_store_ops pg_ops = {
     .webhook_claim = pg_webhook_claim,
     .webhook_progress = pg_webhook_progress,
     .webhook_release_leases = pg_webhook_release_leases,
+    .export_rows = pg_export_rows,
+    .import_rows = pg_import_rows,
 };
 
 int scim_pg_open(const char *uri, const struct scim_store_opts *opts, struct scim_store **out,
