@@ -9,7 +9,7 @@ set -euo pipefail
 pkgs=(build-essential cmake pkg-config libmicrohttpd-dev libjansson-dev libsqlite3-dev
       libpq-dev libssl-dev libargon2-dev)
 if [ "${1:-}" = "--test" ] || [ "${1:-}" = "--fuzz" ]; then
-    pkgs+=(libcmocka-dev libcurl4-openssl-dev curl sqlite3 openssl nodejs npm)
+    pkgs+=(libcmocka-dev libcurl4-openssl-dev curl sqlite3 openssl postgresql nodejs npm)
 fi
 if [ "${1:-}" = "--fuzz" ]; then
     pkgs+=(clang libclang-rt-14-dev)

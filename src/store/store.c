@@ -15,15 +15,18 @@ int scim_store_open(const char *uri, const struct scim_store_opts *opts, struct 
     *out = NULL;
     if (!uri || !*uri)
         return scim_err_internal(err, "store: empty database URI");
-    if (strncmp(uri, "postgresql:", 11) == 0 || strncmp(uri, "postgres:", 9) == 0)
-        return scim_err_internal(err, "store: the PostgreSQL backend is not available in this build");
-    const char *path = uri;
-    if (strncmp(uri, "sqlite:", 7) == 0)
-        path = uri + 7;
-    if (!*path)
-        return scim_err_internal(err, "store: empty SQLite path in \"%s\"", uri);
-    if (scim_sqlite_open(path, opts, out, err) < 0)
-        return -1;
+    if (strncmp(uri, "postgresql:", 11) == 0 || strncmp(uri, "postgres:", 9) == 0) {
+        if (scim_pg_open(uri, opts, out, err) < 0)
+            return -1;
+    } else {
+        const char *path = uri;
+        if (strncmp(uri, "sqlite:", 7) == 0)
+            path = uri + 7;
+        if (!*path)
+            return scim_err_internal(err, "store: empty SQLite path in \"%s\"", uri);
+        if (scim_sqlite_open(path, opts, out, err) < 0)
+            return -1;
+    }
     if (!((*out)->notify = scim_event_notify_new())) {
         scim_store_free(out);
         return scim_err_nomem(err);

@@ -29,7 +29,8 @@ struct scim_store_opts {
 };
 
 /* Opens (creating and migrating as needed) the store named by `uri`: a file path,
- * "sqlite:PATH", or "sqlite::memory:" (tests). Later "postgresql://...". */
+ * "sqlite:PATH", "sqlite::memory:" (tests), or a libpq URI "postgresql://..." / "postgres://...".
+ * While a PostgreSQL server cannot be reached, operations fail with 503 (retry later). */
 int scim_store_open(const char *uri, const struct scim_store_opts *opts, struct scim_store **out,
                     struct scim_err *err);
 void scim_store_free(struct scim_store **st);
@@ -420,5 +421,35 @@ int scim_store_webhook_progress(struct scim_store *st, const struct scim_webhook
  * leases). */
 int scim_store_webhook_release_leases(struct scim_store *st, const char *prefix,
                                       struct scim_err *err);
+
+/* --- export and import (scimctl db export / db import) ------------------------------- */
+
+/* The directory as records (JSON objects), each with a "type":
+ *   {"type":"tenant","id","name","created","disabled","settings": text or null}
+ *   {"type":"token","id","tenant_id","name","hash": hex,"scopes","created","last_used",
+ *    "expires","revoked"}  (times in microseconds or null)
+ *   {"type":"resource","pk","tenant_id","kind": "User"|"Group","id","created",
+ *    "last_modified","version","password_hash","doc": object,"origin","managed_by",
+ *    "deprovisioned"}
+ *   {"type":"member","group_pk","member_pk","display","origin"}  (in insertion order)
+ * Tenants come first, then tokens, resources and memberships, so that a record only refers to
+ * earlier ones. The provisioning log, the change feed, webhooks and shared secrets are not
+ * part of it. */
+#define SCIM_STORE_EXPORT_VERSION 1
+
+/* Called once per record (borrowed); a non-zero return stops the export with that value. */
+typedef int (*scim_store_export_fn)(void *ctx, json_t *rec, struct scim_err *err);
+
+/* Calls fn with every record of the directory, read from one snapshot. 501 when the backend
+ * has no export. */
+int scim_store_export(struct scim_store *st, scim_store_export_fn fn, void *ctx,
+                      struct scim_err *err);
+
+/* Loads `records` (an array of records as exported) in one transaction, keeping ids, primary
+ * keys, times, versions, password hashes, origins and membership order; the indexed columns and
+ * e-mail rows are derived from each doc as on any write. The database must hold no resources,
+ * tokens or webhooks (409 otherwise); its (empty) tenants are replaced by the imported ones.
+ * A malformed record is 400 naming its index. */
+int scim_store_import(struct scim_store *st, json_t *records, struct scim_err *err);
 
 #endif

@@ -118,6 +118,11 @@ struct scim_store_ops {
                             int64_t lease_until_us, struct scim_err *err);
     int (*webhook_release_leases)(struct scim_store *st, const char *prefix,
                                   struct scim_err *err);
+    /* scimctl db export / db import (store.h); NULL = not supported (501). import gets an
+     * array of records already checked by store/dump.c (types and required members). */
+    int (*export_rows)(struct scim_store *st, scim_store_export_fn fn, void *ctx,
+                       struct scim_err *err);
+    int (*import_rows)(struct scim_store *st, json_t *records, struct scim_err *err);
 };
 
 struct scim_event_notify;
@@ -144,5 +149,17 @@ int scim_sqlite_open(const char *path, const struct scim_store_opts *opts, struc
  * query scim_store_list would run for `q`. *plan is malloc'ed. */
 int scim_sqlite_explain(struct scim_store *st, int64_t tenant_id, enum scim_rtype kind,
                         const struct scim_store_query *q, char **plan, struct scim_err *err);
+
+/* PostgreSQL backend (store/postgres). `uri` is a libpq URI (postgresql://... or postgres://...). */
+int scim_pg_open(const char *uri, const struct scim_store_opts *opts, struct scim_store **out,
+                 struct scim_err *err);
+
+/* Test hook: the PostgreSQL plan (EXPLAIN, one line per plan line) of the page query
+ * scim_store_list would run for `q`. *plan is malloc'ed. */
+int scim_pg_explain(struct scim_store *st, int64_t tenant_id, enum scim_rtype kind,
+                    const struct scim_store_query *q, char **plan, struct scim_err *err);
+
+/* Test hook: runs SQL text without parameters on a PostgreSQL store (ANALYZE, seeding). */
+int scim_pg_exec(struct scim_store *st, const char *sql, struct scim_err *err);
 
 #endif

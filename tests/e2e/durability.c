@@ -5,9 +5,12 @@
  * acknowledged id is readable with its userName and that a filter count agrees.
  * Then a second writer streams PATCH requests on one group, each adding a batch of
  * BATCH members; SIGKILL again mid-stream, restart, and each batch must be either entirely
- * present or entirely absent (all of it when it was acknowledged). */
+ * present or entirely absent (all of it when it was acknowledged).
+ * The whole test has a deadline (DEADLINE_S): a server that stops acknowledging or answering
+ * makes it fail with a message instead of waiting forever. */
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,12 +21,28 @@
 
 #define TARGET 300
 #define MAX_USERS 5000
+#define DEADLINE_S 60
+
+static double deadline;
 
 static struct e2e_server srv;
 static char ids[MAX_USERS][64];
 static int seq[MAX_USERS]; /* the loop index used in the userName of ids[k] */
 static atomic_int acked;
 static atomic_int stop;
+static atomic_int writer_done;
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static bool past_deadline(void)
+{
+    return now_s() > deadline;
+}
 
 #define BATCH 5
 static char group_path[128];
@@ -146,7 +165,7 @@ static int member_batches(int n_users)
 static void *writer(void *arg)
 {
     (void)arg;
-    for (int i = 0; i < MAX_USERS && !atomic_load(&stop); i++) {
+    for (int i = 0; i < MAX_USERS && !atomic_load(&stop) && !past_deadline(); i++) {
         char body[256];
         snprintf(body, sizeof body,
                  "{\"schemas\":[\"urn:ietf:params:scim:schemas:core:2.0:User\"],"
@@ -168,6 +187,7 @@ static void *writer(void *arg)
         }
         e2e_response_free(&r);
     }
+    atomic_store(&writer_done, 1);
     return NULL;
 }
 
@@ -175,6 +195,7 @@ int main(void)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
     e2e_global_init();
+    deadline = now_s() + DEADLINE_S;
     if (e2e_server_start(&srv, NULL) != 0) {
         e2e_server_cleanup(&srv, 0);
         return 1;
@@ -183,6 +204,15 @@ int main(void)
     pthread_t th;
     pthread_create(&th, NULL, writer, NULL);
     while (atomic_load(&acked) < TARGET) {
+        if (past_deadline() || atomic_load(&writer_done)) {
+            fprintf(stderr, "FAIL: only %d of %d creates acknowledged %s\n", atomic_load(&acked), TARGET,
+                    atomic_load(&writer_done) ? "before the writer gave up" : "within the deadline");
+            atomic_store(&stop, 1);
+            e2e_server_kill9(&srv);
+            pthread_join(th, NULL);
+            e2e_server_cleanup(&srv, 0);
+            return 1;
+        }
         struct timespec ts = {0, 2000000};
         nanosleep(&ts, NULL);
     }
@@ -204,6 +234,11 @@ int main(void)
     int missing = 0;
     for (int i = 0; i < n; i++) {
         char path[128], want[64];
+        if (past_deadline()) {
+            fprintf(stderr, "FAIL: deadline of %d s passed while checking user %d of %d\n", DEADLINE_S, i, n);
+            ok = 0;
+            break;
+        }
         snprintf(path, sizeof path, "/Users/%s", ids[i]);
         struct e2e_response r;
         if (e2e_request(&srv, "GET", path, NULL, NULL, &r) != 0 || r.status != 200) {

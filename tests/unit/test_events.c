@@ -13,6 +13,7 @@
 #include "feed/delivery.h"
 #include "store/events.h"
 #include "store/store.h"
+#include "testdb.h"
 
 static json_t *J(const char *text)
 {
@@ -187,7 +188,11 @@ static void test_store_feed(void **state)
     struct scim_err err;
     int64_t t = 0, last = 0;
     json_t *u1 = NULL, *u2 = NULL, *u3 = NULL, *g = NULL, *evs = NULL;
-    assert_int_equal(scim_store_open("sqlite::memory:", NULL, &st, &err), 0);
+    char uri[512] = "sqlite::memory:", pgname[64] = "";
+    /* SCIMD_TEST_BACKEND=postgresql: a fresh PostgreSQL database (testdb.h) */
+    if (testdb_pg())
+        assert_int_equal(testdb_create(uri, sizeof(uri), pgname), 0);
+    assert_int_equal(scim_store_open(uri, NULL, &st, &err), 0);
     assert_int_equal(scim_store_tenant_default(st, &t, &err), 0);
     json_t *d1 = J("{\"userName\":\"a\"}"), *d2 = J("{\"userName\":\"b\"}"), *d3 = J("{\"userName\":\"c\"}");
     assert_int_equal(scim_store_create(st, t, SCIM_RT_USER, d1, NULL, NULL, 0, &u1, NULL, &err), 0);
@@ -252,6 +257,8 @@ static void test_store_feed(void **state)
     json_decref(u3);
     json_decref(g);
     scim_store_free(&st);
+    if (pgname[0])
+        testdb_drop(pgname);
 }
 
 int main(void)

@@ -2503,6 +2503,8 @@ static const struct scim_store_ops sqlite_ops = {
     .webhook_claim = scim_sqlite_webhook_claim,
     .webhook_progress = scim_sqlite_webhook_progress,
     .webhook_release_leases = scim_sqlite_webhook_release_leases,
+    .export_rows = scim_sqlite_export_rows,
+    .import_rows = scim_sqlite_import_rows,
 };
 
 int scim_sqlite_with_conn(struct scim_store *st, bool write, scim_sqlite_conn_fn fn, void *ctx,

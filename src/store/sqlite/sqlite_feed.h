@@ -41,4 +41,9 @@ int scim_sqlite_webhook_progress(struct scim_store *st, const struct scim_webhoo
 int scim_sqlite_webhook_release_leases(struct scim_store *st, const char *prefix,
                                        struct scim_err *err);
 
+/* dump.c: scimctl db export / db import (store_impl.h export_rows / import_rows). */
+int scim_sqlite_export_rows(struct scim_store *st, scim_store_export_fn fn, void *ctx,
+                            struct scim_err *err);
+int scim_sqlite_import_rows(struct scim_store *st, json_t *records, struct scim_err *err);
+
 #endif

@@ -52,6 +52,96 @@ static const char *env_or(const char *name, const char *def)
     return v && *v ? v : def;
 }
 
+int e2e_backend_pg(void)
+{
+    const char *b = getenv("SCIMD_TEST_BACKEND");
+    return b && strcmp(b, "postgresql") == 0;
+}
+
+/* psql -c SQL on the admin URL, output to /dev/null. */
+static int psql_admin(const char *sql)
+{
+    const char *admin = getenv("SCIMD_TEST_PG_URL");
+    if (!admin || !*admin) {
+        fprintf(stderr, "e2e: SCIMD_TEST_PG_URL is not set\n");
+        return -1;
+    }
+    pid_t pid = fork();
+    if (pid == -1)
+        return -1;
+    if (pid == 0) {
+        int fd = open("/dev/null", O_WRONLY);
+        if (fd >= 0)
+            dup2(fd, 1);
+        execlp("psql", "psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", admin, "-c", sql, (char *)NULL);
+        _exit(127);
+    }
+    int st;
+    while (waitpid(pid, &st, 0) == -1)
+        if (errno != EINTR)
+            return -1;
+    return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -1;
+}
+
+int e2e_pg_create_db(char *uri, size_t urilen, char *name, size_t namelen)
+{
+    const char *admin = getenv("SCIMD_TEST_PG_URL");
+    unsigned char rnd[6];
+    FILE *f = fopen("/dev/urandom", "rb");
+    if (!admin || !f || fread(rnd, 1, sizeof rnd, f) != sizeof rnd) {
+        if (f)
+            fclose(f);
+        fprintf(stderr, "e2e: cannot name a test database (SCIMD_TEST_PG_URL set?)\n");
+        return -1;
+    }
+    fclose(f);
+    snprintf(name, namelen, "scimd_test_%02x%02x%02x%02x%02x%02x", rnd[0], rnd[1], rnd[2], rnd[3], rnd[4],
+             rnd[5]);
+    char sql[128];
+    snprintf(sql, sizeof sql, "CREATE DATABASE %s", name);
+    if (psql_admin(sql) != 0) {
+        fprintf(stderr, "e2e: '%s' failed on %s\n", sql, admin);
+        return -1;
+    }
+    /* the admin URL with its database path replaced */
+    const char *host = strstr(admin, "://");
+    const char *path = host ? strchr(host + 3, '/') : NULL;
+    const char *query = strchr(admin, '?');
+    size_t prefix = path ? (size_t)(path - admin) : query ? (size_t)(query - admin) : strlen(admin);
+    snprintf(uri, urilen, "%.*s/%s%s", (int)prefix, admin, name, query ? query : "");
+    return 0;
+}
+
+void e2e_pg_drop_db(const char *name)
+{
+    char sql[128];
+    snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS %s WITH (FORCE)", name);
+    if (psql_admin(sql) != 0)
+        fprintf(stderr, "e2e: could not drop test database %s\n", name);
+}
+
+int e2e_pg_cluster(const char *cmd, const char *arg)
+{
+    const char *src = getenv("SCIMD_SOURCE_DIR");
+    char script[1024];
+    snprintf(script, sizeof script, "%s/scripts/pg-test-cluster.sh", src ? src : ".");
+    pid_t pid = fork();
+    if (pid == -1)
+        return -1;
+    if (pid == 0) {
+        int fd = open("/dev/null", O_WRONLY);
+        if (fd >= 0)
+            dup2(fd, 1);
+        execl("/bin/bash", "bash", script, cmd, arg, (char *)NULL);
+        _exit(127);
+    }
+    int st;
+    while (waitpid(pid, &st, 0) == -1)
+        if (errno != EINTR)
+            return -1;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
 /* Runs argv, captures its stdout (up to outlen-1 bytes), stderr goes to `errpath`.
  * Returns the exit code, or -1 when it could not run or died of a signal. */
 static int run_capture(char *const argv[], const char *errpath, char *out, size_t outlen)
@@ -281,7 +371,19 @@ static void join_drain(struct e2e_server *srv)
     srv->out_fd = -1;
 }
 
+static int server_start(struct e2e_server *srv, const struct e2e_opts *opts, const char *db);
+
 int e2e_server_start(struct e2e_server *srv, const struct e2e_opts *opts)
+{
+    return server_start(srv, opts, NULL);
+}
+
+int e2e_server_start_on(struct e2e_server *srv, const struct e2e_opts *opts, const char *db)
+{
+    return server_start(srv, opts, db);
+}
+
+static int server_start(struct e2e_server *srv, const struct e2e_opts *opts, const char *db)
 {
     memset(srv, 0, sizeof *srv);
     srv->out_fd = -1;
@@ -304,14 +406,22 @@ int e2e_server_start(struct e2e_server *srv, const struct e2e_opts *opts)
     }
     snprintf(srv->db, sizeof srv->db, "%s/scimd.db", srv->dir);
     snprintf(srv->log, sizeof srv->log, "%s/scimd.log", srv->dir);
+    if (db)
+        snprintf(srv->db, sizeof srv->db, "%s", db);
+    else if (e2e_backend_pg() && e2e_pg_create_db(srv->db, sizeof srv->db, srv->pg_db, sizeof srv->pg_db) != 0)
+        return -1;
 
     const char *ctl = getenv("SCIMCTL_BIN");
     if (!ctl || !*ctl) {
         fprintf(stderr, "e2e: SCIMCTL_BIN is not set\n");
         return -1;
     }
+    /* on a shared database each node mints its own token, under a name of its own */
+    char tname[64] = "e2e";
+    if (db)
+        snprintf(tname, sizeof tname, "e2e-%s", strrchr(srv->dir, '-') + 1);
     char *argv[] = {(char *)ctl, (char *)"--db", srv->db, (char *)"token", (char *)"create",
-                    (char *)"--name", (char *)"e2e", NULL, NULL, NULL};
+                    (char *)"--name", tname, NULL, NULL, NULL};
     const char *scopes = getenv("E2E_TOKEN_SCOPES");
     if (scopes && *scopes) {
         argv[7] = (char *)"--scopes";
@@ -513,7 +623,11 @@ void e2e_server_cleanup(struct e2e_server *srv, int success)
     if (srv->dir[0]) {
         if (success) {
             remove_tree(srv->dir);
+            if (srv->pg_db[0])
+                e2e_pg_drop_db(srv->pg_db);
         } else {
+            if (srv->pg_db[0])
+                fprintf(stderr, "e2e: kept database %s\n", srv->db);
             e2e_server_dump_log(srv, 30);
             fprintf(stderr, "e2e: kept %s for inspection\n", srv->dir);
         }

@@ -22,7 +22,8 @@ struct e2e_server {
     char token[512];        /* minted with scimctl before the first start */
     char admin_token[512];  /* the token scimd printed on first start, or "" */
     char dir[512];          /* the temporary directory */
-    char db[640];           /* dir + "/scimd.db" */
+    char db[640];           /* dir + "/scimd.db", or a PostgreSQL URI (see e2e_backend_pg) */
+    char pg_db[64];         /* the test database this server created ("" if none) */
     char log[640];          /* dir + "/scimd.log": scimd's stderr (appended over restarts) */
     char cainfo[640];       /* CA file curl trusts for https (e2e_server_trust), or "" */
     /* Copied from the options so e2e_server_restart() can start the same server again. */
@@ -46,15 +47,38 @@ struct e2e_opts {
     size_t n_env;
 };
 
-/* Creates the temporary directory, mints a token with scimctl (with the scopes named by the
- * environment variable E2E_TOKEN_SCOPES when set, e.g. "scim:read scim:write admin"), spawns scimd with
- * `--listen 127.0.0.1:0 --db DIR/scimd.db` plus opts->args, and waits (20 s at most) for its
+/* True when the suite runs on PostgreSQL: SCIMD_TEST_BACKEND=postgresql, with the admin URL of
+ * a throwaway cluster in SCIMD_TEST_PG_URL (scripts/pg-test-cluster.sh). Each server then gets
+ * a fresh database scimd_test_<random>, dropped by e2e_server_cleanup() on success. */
+int e2e_backend_pg(void);
+
+/* Creates a fresh PostgreSQL test database: its URI into `uri`, its name into `name`.
+ * Returns 0 or -1 (message on stderr). */
+int e2e_pg_create_db(char *uri, size_t urilen, char *name, size_t namelen);
+
+/* Drops a test database created by e2e_pg_create_db (connections are terminated). */
+void e2e_pg_drop_db(const char *name);
+
+/* Runs scripts/pg-test-cluster.sh with `cmd` and `arg` (may be NULL), e.g. "restart", "2";
+ * returns its exit code. */
+int e2e_pg_cluster(const char *cmd, const char *arg);
+
+/* Exit code a test returns when it does not apply to this backend (ctest SKIP_RETURN_CODE). */
+#define E2E_SKIP 77
+
+/* Creates the temporary directory (and on PostgreSQL a fresh database), mints a token with
+ * scimctl (with the scopes named by the environment variable E2E_TOKEN_SCOPES when set, e.g.
+ * "scim:read scim:write admin"), spawns scimd with `--listen 127.0.0.1:0 --db DIR/scimd.db`
+ * plus opts->args, and waits (20 s at most) for its
  * "listening on" line. `opts` may be NULL. Returns 0, or -1 with a message on stderr. */
 int e2e_server_start(struct e2e_server *srv, const struct e2e_opts *opts);
 
 /* Makes e2e_request trust the PEM certificate `cafile` (the --tls-cert of an https server
  * started with e2e_server_start). Call after the start. */
 void e2e_server_trust(struct e2e_server *srv, const char *cafile);
+/* e2e_server_start on an existing database `db` (a URI) instead of a fresh one: several nodes
+ * on one PostgreSQL database. The server that created the database keeps ownership of it. */
+int e2e_server_start_on(struct e2e_server *srv, const struct e2e_opts *opts, const char *db);
 
 /* Graceful stop: SIGTERM, wait up to 10 s, then SIGKILL. Returns the exit status as from
  * waitpid (so WIFEXITED/WEXITSTATUS apply), or -1 when the server was not running. */
