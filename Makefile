@@ -1,6 +1,8 @@
 # Thin wrapper around CMake. The two commands a newcomer needs:
 #   make run    install what is missing, build, start scimd on ./var/scimd.db
-#   make test   install what is missing, build, run every test (plain build, then ASan+UBSan)
+#   make test   install what is missing, build, run every test (plain build, then ASan+UBSan),
+#               each build twice: on SQLite, then on PostgreSQL (a throwaway cluster started by
+#               scripts/pg-test-cluster.sh; SCIMD_TEST_BACKEND=postgresql SCIMD_TEST_PG_URL=...)
 #   make bench  release build, load N users, measure with wrk (bench/README.md, BENCHMARKS.md)
 #   make fuzz   build the libFuzzer harnesses with clang and fuzz each for FUZZ_SECONDS (docs/fuzzing.md)
 BUILD      ?= build
@@ -9,6 +11,19 @@ JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 LISTEN     ?= 127.0.0.1:8080
 DB         ?= var/scimd.db
 CTEST_ARGS ?=
+PG_CLUSTER := $(CURDIR)/scripts/pg-test-cluster.sh
+ASAN_ENV   := ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+
+# $(call ctest_pg,BUILD_DIR,ENV): the suite once more on PostgreSQL; the cluster is stopped
+# quietly afterwards so ctest's summary stays the last line.
+define ctest_pg
+	@url=$$($(PG_CLUSTER) start) || exit 1; \
+	echo "== the suite on PostgreSQL ($$url)"; \
+	cd $(1) && SCIMD_TEST_BACKEND=postgresql SCIMD_TEST_PG_URL="$$url" $(2) \
+	  ctest --output-on-failure -j $(JOBS) $(CTEST_ARGS); rc=$$?; \
+	$(PG_CLUSTER) stop >/dev/null 2>&1; exit $$rc
+endef
+
 BUILD_FUZZ ?= build-fuzz
 FUZZ_SECONDS ?= 60
 FUZZERS    ?= $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
@@ -45,13 +60,14 @@ run: build
 
 test-plain: test-deps build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) $(CTEST_ARGS)
+	$(call ctest_pg,$(BUILD),)
 
 test-asan: build-asan
-	cd $(BUILD_ASAN) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
-	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-	  ctest --output-on-failure -j $(JOBS) $(CTEST_ARGS)
+	cd $(BUILD_ASAN) && $(ASAN_ENV) ctest --output-on-failure -j $(JOBS) $(CTEST_ARGS)
+	$(call ctest_pg,$(BUILD_ASAN),$(ASAN_ENV))
 
-# The plain build first, then the whole suite again under ASan+UBSan; ctest's summary ends the run.
+# The plain build first, then the whole suite again under ASan+UBSan, each on SQLite then on
+# PostgreSQL; ctest's summary ends the run.
 test: test-plain test-asan
 
 # Benchmarks (bench/README.md): release build in build-release, N users on SQLite, wrk load.

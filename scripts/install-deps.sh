@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Installs the Debian packages scimd needs to build and test, when missing.
 # Usage: scripts/install-deps.sh [--test | --fuzz]
-#   --test   also install what the test suite needs (PostgreSQL server, Node.js/npm, clang).
+#   --test   also install what the test suite needs (PostgreSQL server, Node.js/npm, clang,
+#            the openssl CLI for the TLS test's certificate).
 #   --fuzz   also install what `make fuzz` needs (clang and libFuzzer, with the --test packages).
 set -euo pipefail
 
 pkgs=(build-essential cmake pkg-config libmicrohttpd-dev libjansson-dev libsqlite3-dev
       libpq-dev libssl-dev libargon2-dev)
 if [ "${1:-}" = "--test" ] || [ "${1:-}" = "--fuzz" ]; then
-    pkgs+=(libcmocka-dev libcurl4-openssl-dev curl sqlite3 nodejs npm)
+    pkgs+=(libcmocka-dev libcurl4-openssl-dev curl sqlite3 openssl postgresql nodejs npm)
 fi
 if [ "${1:-}" = "--fuzz" ]; then
     pkgs+=(clang libclang-rt-14-dev)

@@ -2,10 +2,13 @@
  * over defaults), opens the store, makes sure an admin token exists, serves HTTP until SIGTERM
  * or SIGINT, then shuts down in order. */
 #include "api/api.h"
+#include "api/plog.h"
 #include "auth/token.h"
 #include "common/err.h"
+#include "common/jsonalloc.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "feed/delivery.h"
 #include "http/server.h"
 #include "scim/extconfig.h"
 #include "scim/compat.h"
@@ -48,6 +51,12 @@ struct options {
     const char *bulk_max_operations;
     const char *bulk_max_payload;
     const char *compat_disable;
+    const char *log_retention_days;
+    const char *log_max_entries;
+    const char *log_queue;
+    const char *log_prune_interval;
+    const char *rate_limit_token;
+    const char *rate_limit_tenant;
 };
 
 /* One row per option: flag, environment variable, where it lands, default (for --help). */
@@ -102,6 +111,22 @@ static const struct optdef optdefs[] = {
      "Comma-separated compatibility behaviours to turn off, or \"all\" for strict RFC\n"
      "7643/7644 input (names in docs/compatibility.md). A request that needs a turned-off\n"
      "behaviour is answered 400 and changes nothing."},
+    {"--log-retention-days", "SCIMD_LOG_RETENTION_DAYS", OPT(log_retention_days), "DAYS", "30",
+     "Provisioning log: entries older than this are pruned (decimals allowed; 0 keeps\n"
+     "them). See docs/operations.md."},
+    {"--log-max-entries", "SCIMD_LOG_MAX_ENTRIES", OPT(log_max_entries), "N", "1000000",
+     "Provisioning log: entries kept per tenant, the newest (0 = no limit)."},
+    {"--log-queue", "SCIMD_LOG_QUEUE", OPT(log_queue), "N", "65536",
+     "Provisioning log: entries waiting to be written at most; beyond, entries are\n"
+     "dropped (counted, and a warning is logged at most once a minute)."},
+    {"--log-prune-interval", "SCIMD_LOG_PRUNE_INTERVAL", OPT(log_prune_interval), "SECONDS", "60",
+     "Provisioning log: how often old entries are pruned."},
+    {"--rate-limit-token", "SCIMD_RATE_LIMIT_TOKEN", OPT(rate_limit_token), "N/s[:BURST]", "off",
+     "Requests per second (or N/m, N/h) each bearer token may make, with an optional\n"
+     "burst (default: one second's worth). Beyond it: 429 with Retry-After. Off by\n"
+     "default: identity providers retry poorly. See docs/security.md."},
+    {"--rate-limit-tenant", "SCIMD_RATE_LIMIT_TENANT", OPT(rate_limit_tenant), "N/s[:BURST]",
+     "off", "Requests per second all tokens of one tenant may make together, as above."},
 };
 
 #define N_OPTDEFS (sizeof optdefs / sizeof optdefs[0])
@@ -117,6 +142,7 @@ static void usage(FILE *f)
           "             [--log-level LEVEL] [--tls-cert FILE --tls-key FILE] [--threads N]\n"
           "             [--max-body BYTES] [--max-results N] [--schema-extensions FILE]\n"
           "             [--sqlite-sync full|normal]\n"
+          "             [--rate-limit-token N/s[:BURST]] [--rate-limit-tenant N/s[:BURST]]\n"
           "       scimd --help | --version\n",
           f);
 }
@@ -131,6 +157,7 @@ static void help(void)
           "          [--log-level LEVEL] [--tls-cert FILE --tls-key FILE] [--threads N]\n"
           "          [--max-body BYTES] [--max-results N] [--schema-extensions FILE]\n"
           "          [--sqlite-sync full|normal]\n"
+          "          [--rate-limit-token N/s[:BURST]] [--rate-limit-tenant N/s[:BURST]]\n"
           "    scimd --help | --version\n"
           "\n"
           "DESCRIPTION\n"
@@ -295,6 +322,40 @@ static int parse_count(const char *s, int64_t min, int64_t max, int64_t *out)
     return scim_parse_i64(s, out) == 0 && *out >= min && *out <= max ? 0 : -1;
 }
 
+/* The provisioning log flags into `c` (defaults first); -1 names nothing: the caller reports. */
+static int plog_options(const struct options *o, struct scim_plog_config *c, const char **bad)
+{
+    int64_t n;
+    scim_plog_config_defaults(c);
+    if (o->log_retention_days) {
+        char *end = NULL;
+        double days = strtod(o->log_retention_days, &end);
+        *bad = "--log-retention-days";
+        if (!end || end == o->log_retention_days || *end || !(days >= 0) || days > 36500)
+            return -1;
+        c->retention_us = (int64_t)(days * 86400.0 * 1e6);
+    }
+    if (o->log_max_entries) {
+        *bad = "--log-max-entries";
+        if (parse_count(o->log_max_entries, 0, INT64_C(1) << 40, &n))
+            return -1;
+        c->max_entries = n;
+    }
+    if (o->log_queue) {
+        *bad = "--log-queue";
+        if (parse_count(o->log_queue, 1, 1 << 24, &n))
+            return -1;
+        c->capacity = (size_t)n;
+    }
+    if (o->log_prune_interval) {
+        *bad = "--log-prune-interval";
+        if (parse_count(o->log_prune_interval, 1, 86400, &n))
+            return -1;
+        c->prune_interval_us = n * 1000000;
+    }
+    return 0;
+}
+
 static bool is_loopback(const char *host)
 {
     return strncmp(host, "127.", 4) == 0 || strcmp(host, "::1") == 0 ||
@@ -356,9 +417,12 @@ int main(int argc, char **argv)
     struct scim_store *st = NULL;
     struct scim_api *api = NULL;
     struct scim_http_server *srv = NULL;
+    struct scim_delivery *dlv = NULL;
     struct scim_api_config acfg;
     struct scim_http_config hcfg;
     struct scim_store_opts sopts;
+    struct scim_plog_config pcfg;
+    const char *bad_flag = NULL;
     enum scim_log_level level;
     char host[256];
     char url[1024];
@@ -370,6 +434,7 @@ int main(int argc, char **argv)
     int sig, rc, status = EXIT_FAILURE;
 
     scim_err_clear(&err);
+    scim_json_alloc_init(); /* before any JSON value exists */
     rc = parse_args(argc, argv, &o);
     if (rc >= 0)
         return rc;
@@ -399,6 +464,14 @@ int main(int argc, char **argv)
         if (scim_compat_parse(o.compat_disable, &acfg.compat_disabled, bad, sizeof bad) != 0)
             return usage_error("unknown compatibility behaviour \"%s\" in --compat-disable", bad);
     }
+    if (plog_options(&o, &pcfg, &bad_flag) != 0)
+        return usage_error("invalid %s value", bad_flag);
+    if (o.rate_limit_token && scim_rate_parse(o.rate_limit_token, &acfg.rate_token) != 0)
+        return usage_error("invalid --rate-limit-token \"%s\" (N/s, N/m or N/h, then :BURST)",
+                           o.rate_limit_token);
+    if (o.rate_limit_tenant && scim_rate_parse(o.rate_limit_tenant, &acfg.rate_tenant) != 0)
+        return usage_error("invalid --rate-limit-tenant \"%s\" (N/s, N/m or N/h, then :BURST)",
+                           o.rate_limit_tenant);
     if ((o.tls_cert != NULL) != (o.tls_key != NULL))
         return usage_error("--tls-cert and --tls-key go together");
     if (o.schema_extensions && !*o.schema_extensions)
@@ -455,6 +528,11 @@ int main(int argc, char **argv)
         goto out;
     }
 
+    if (scim_plog_start(st, &pcfg, &err) != 0) {
+        scim_error("msg=\"cannot start the provisioning log\" cause=\"%s\"", err.log);
+        goto out;
+    }
+
     hcfg = (struct scim_http_config){.host = host,
                                      .port = port,
                                      .threads = (unsigned)threads,
@@ -469,6 +547,15 @@ int main(int argc, char **argv)
                   host);
     if (scim_http_start(&hcfg, scim_api_handle, api, &srv, &err) != 0) {
         scim_error("msg=\"cannot start the HTTP server\" detail=\"%s\"", err.detail);
+        goto out;
+    }
+
+    /* webhooks: a thread of its own, so a slow receiver never holds a SCIM request;
+     * SCIMD_NODE_ID names this node in the webhook leases (default: the host name) */
+    struct scim_delivery_config dcfg = {.node_id = getenv("SCIMD_NODE_ID")};
+    if (scim_delivery_start(st, &dcfg, &dlv, &err) != 0) {
+        scim_error("msg=\"cannot start webhook delivery\" detail=\"%s\" cause=\"%s\"", err.detail,
+                   err.log);
         goto out;
     }
 
@@ -495,7 +582,11 @@ int main(int argc, char **argv)
     status = EXIT_SUCCESS;
 
 out:
+    if (st)
+        scim_store_events_shutdown(st); /* long-polls answer now instead of holding the stop */
     scim_http_stop(&srv);
+    scim_plog_stop(); /* after the last request: writes every queued entry */
+    scim_delivery_stop(&dlv);
     scim_api_free(&api);
     scim_store_free(&st);
     scim_registry_free(&reg);

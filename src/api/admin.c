@@ -1036,6 +1036,50 @@ static void resources(struct adm *a, enum scim_rtype kind)
     }
 }
 
+/* --- provisioning log (plog_admin.c) -------------------------------------------------------- */
+
+static void provisioning_log(struct adm *a)
+{
+    struct scim_err err;
+    json_t *list = NULL;
+    scim_err_clear(&err);
+    if (!is(a->r, "GET")) {
+        not_allowed(a->r, "GET");
+        return;
+    }
+    if (api_plog_admin_list(a->r, a->t.id, &list, &err))
+        fail_err(a->r, &err);
+    else
+        reply(a->r, 200, list);
+}
+
+/* --- for the other admin handlers (feed.c) ---------------------------------------------------- */
+
+void api_admin_reply(struct api_req *r, int status, json_t *body)
+{
+    reply(r, status, body);
+}
+
+void api_admin_fail(struct api_req *r, int status, const char *msg)
+{
+    fail_code(r, status, code_for(status), msg);
+}
+
+void api_admin_fail_err(struct api_req *r, const struct scim_err *e)
+{
+    fail_err(r, e);
+}
+
+char *api_admin_query(const struct api_req *r, const char *name)
+{
+    return query_get(r, name);
+}
+
+void api_admin_not_allowed(struct api_req *r, const char *allowed)
+{
+    not_allowed(r, allowed);
+}
+
 /* --- routing ------------------------------------------------------------------------------- */
 
 static int split(const char *rest, struct adm *a)
@@ -1122,6 +1166,12 @@ void api_admin_handle(struct api_req *r, const char *rest)
         resources(&a, SCIM_RT_GROUP);
     else if (strcmp(a.seg[2], "sign-in") == 0 && a.n == 3)
         sign_in(&a, NULL);
+    else if (strcmp(a.seg[2], "log") == 0 && a.n == 3)
+        provisioning_log(&a);
+    else if (strcmp(a.seg[2], "events") == 0 && a.n == 3)
+        api_admin_events(r, a.t.id);
+    else if (strcmp(a.seg[2], "webhooks") == 0 && a.n <= 5)
+        api_admin_webhooks(r, a.t.id, a.seg + 3, a.n - 3);
     else
         failf(r, 404, "no such endpoint");
 out:

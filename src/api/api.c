@@ -7,6 +7,7 @@
 
 #include "auth/token.h"
 #include "common/buf.h"
+#include "common/jsonalloc.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "scim/compat.h"
@@ -17,6 +18,9 @@
 /* A token's last-used time is written at most this often, so that reads do not each cost a
  * write transaction. */
 #define TOKEN_TOUCH_INTERVAL_US (60 * 1000000LL)
+
+/* Keys each rate limiter tracks before evicting the least recently seen. */
+#define RATELIMIT_SLOTS 4096
 
 void scim_api_config_defaults(struct scim_api_config *cfg)
 {
@@ -67,6 +71,13 @@ int scim_api_new(const struct scim_api_config *cfg, struct scim_store *st,
         api->cfg.bulk_max_payload = api->cfg.max_body;
     api->st = st;
     api->reg = reg;
+    if ((cfg->rate_token.rate > 0 &&
+         !(api->rl_token = scim_ratelimit_new(&cfg->rate_token, RATELIMIT_SLOTS))) ||
+        (cfg->rate_tenant.rate > 0 &&
+         !(api->rl_tenant = scim_ratelimit_new(&cfg->rate_tenant, RATELIMIT_SLOTS)))) {
+        scim_api_free(&api);
+        return scim_err_nomem(err);
+    }
     if (api_cursor_init(api, err)) {
         scim_api_free(&api);
         return -1;
@@ -81,6 +92,8 @@ void scim_api_free(struct scim_api **api)
         return;
     free((*api)->prefix);
     free((*api)->public_url);
+    scim_ratelimit_free(&(*api)->rl_token);
+    scim_ratelimit_free(&(*api)->rl_tenant);
     free(*api);
     *api = NULL;
 }
@@ -95,7 +108,14 @@ void api_json_take(struct api_req *r, int status, json_t *body)
     if (body)
         text = json_dumps(body, JSON_COMPACT | JSON_ENCODE_ANY);
     json_decref(body);
-    if (body && !text) {
+    /* A jansson allocation that failed during this request may have silently dropped part of
+     * a value (json_copy, json_object_set_new results ignored): whatever was about to be
+     * answered may rest on incomplete data, so the answer is a 500. */
+    if (scim_json_oom() && status < 500) {
+        free(text);
+        text = NULL;
+    }
+    if (!text && (body || scim_json_oom())) {
         /* Out of memory while rendering: answer a fixed 500 body. */
         static const char oom[] = "{\"schemas\":[\"" SCIM_MSG_ERROR "\"],\"status\":\"500\","
                                   "\"detail\":\"The server ran out of memory.\"}";
@@ -138,6 +158,7 @@ void api_error(struct api_req *r, const struct scim_err *e)
     if (body && e->scim_type)
         json_object_set_new(body, "scimType", json_string(e->scim_type));
     r->scim_type = e->scim_type;
+    snprintf(r->err_detail, sizeof r->err_detail, "%s", detail);
     if (status >= 500 && e->log[0])
         scim_error("request_failed id=%s status=%d cause=\"%s\"", r->req->request_id, status, e->log);
     else if (e->log[0])
@@ -210,6 +231,12 @@ int api_parse_body(struct api_req *r, json_t **out, struct scim_err *err)
                             "The request body is nested more than %d levels deep.",
                             r->api->cfg.max_json_depth);
     v = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &jerr);
+    /* jansson may turn an allocation failure into a syntax error or a value with parts
+     * missing: either way the request fails with 500. */
+    if (scim_json_oom() || (!v && json_error_code(&jerr) == json_error_out_of_memory)) {
+        json_decref(v);
+        return scim_err_nomem(err);
+    }
     if (!v)
         return scim_err_set(err, 400, SCIM_TYPE_INVALID_SYNTAX,
                             "The request body is not valid JSON: %s (line %d, column %d).",
@@ -281,6 +308,16 @@ static int query_set(struct api_req *r, const char *name, char *value, struct sc
     return rc;
 }
 
+/* A percent-encoded NUL would silently cut the decoded C string (a filter "%00" would become
+ * no filter at all), so it is refused wherever text is decoded. */
+static bool has_encoded_nul(const char *p, size_t len)
+{
+    for (size_t i = 0; i + 2 < len; i++)
+        if (p[i] == '%' && p[i + 1] == '0' && p[i + 2] == '0')
+            return true;
+    return false;
+}
+
 int api_query_parse(struct api_req *r, struct scim_err *err)
 {
     const char *p = r->req->raw_query ? r->req->raw_query : "";
@@ -299,6 +336,16 @@ int api_query_parse(struct api_req *r, struct scim_err *err)
                 free(name);
                 free(value);
                 return scim_err_nomem(err);
+            }
+            if (has_encoded_nul(p, len)) {
+                rc = scim_err_set(err, 400,
+                                  scim_streq_ci(name, "filter") ? SCIM_TYPE_INVALID_FILTER
+                                                                : SCIM_TYPE_INVALID_VALUE,
+                                  "The query parameter %s contains an encoded NUL character.",
+                                  scim_streq_ci(name, "filter") ? "filter" : "value");
+                free(name);
+                free(value);
+                return rc;
             }
             rc = query_set(r, name, value, err);
             free(name);
@@ -390,7 +437,7 @@ int api_query_from_search(struct api_req *r, json_t *body, struct scim_err *err)
 /* --- routing ------------------------------------------------------------------------------- */
 
 /* Splits the path after the prefix into at most 3 decoded segments. Returns the number of
- * segments, or -1 when there are more (or on out of memory, reported as more). */
+ * segments, -1 when there are more, or -2 on out of memory. */
 static int split_path(const char *rest, char *seg[3])
 {
     int n = 0;
@@ -400,11 +447,11 @@ static int split_path(const char *rest, char *seg[3])
     while (*p) {
         const char *slash = strchr(p, '/');
         size_t len = slash ? (size_t)(slash - p) : strlen(p);
-        if (n == 3)
+        if (n == 3 || has_encoded_nul(p, len))
             return -1;
         seg[n] = scim_url_decode(p, len, false);
         if (!seg[n])
-            return -1;
+            return -2;
         n++;
         p += len;
         while (*p == '/')
@@ -500,6 +547,29 @@ int api_authenticate(struct api_req *r, struct scim_err *err)
             scim_warn("token_touch_failed token=%s cause=\"%s\"", r->token.name, ignored.log);
     }
     return 0;
+}
+
+/* Applies the per-token then the per-tenant limit: 429 with an integer Retry-After. */
+static int rate_limit(struct api_req *r, struct scim_err *err)
+{
+    struct scim_api *api = r->api;
+    int64_t now;
+    int wait = 0;
+    char v[16];
+
+    if (!api->rl_token && !api->rl_tenant)
+        return 0;
+    now = scim_ratelimit_now_us();
+    if (api->rl_token)
+        wait = scim_ratelimit_take(api->rl_token, r->token.id, now);
+    if (!wait && api->rl_tenant)
+        wait = scim_ratelimit_take(api->rl_tenant, r->tenant_id, now);
+    if (!wait)
+        return 0;
+    snprintf(v, sizeof v, "%d", wait);
+    scim_response_header(r->resp, "Retry-After", v);
+    return scim_err_set(err, 429, NULL, "Too many requests; retry after %d second%s.", wait,
+                        wait == 1 ? "" : "s");
 }
 
 bool api_has_scope(const struct scim_token *t, const char *scope)
@@ -613,6 +683,12 @@ static void route(struct api_req *r, const char *rest)
     bool write = !(method_is(r, "GET") || method_is(r, "HEAD"));
 
     scim_err_clear(&err);
+    r->plog_scim = true;
+    if (n == -2) {
+        scim_err_nomem(&err);
+        api_error(r, &err);
+        goto out;
+    }
     if (n < 0) {
         not_found(r, "No such endpoint.");
         goto out;
@@ -636,7 +712,7 @@ static void route(struct api_req *r, const char *rest)
         goto out;
     }
 
-    if (api_authenticate(r, &err) || authorize(r, write && !(n == 1 && endpoint_is(r, seg[0], ".search")) &&
+    if (api_authenticate(r, &err) || rate_limit(r, &err) || authorize(r, write && !(n == 1 && endpoint_is(r, seg[0], ".search")) &&
                                                   !(n == 2 && endpoint_is(r, seg[1], ".search")),
                                           &err)) {
         api_error(r, &err);
@@ -684,11 +760,13 @@ void scim_api_handle(void *ctx, const struct scim_request *req, struct scim_resp
     char compat[512];
     char *tenant_name = NULL;
 
+    scim_json_oom_clear();
     memset(&r, 0, sizeof r);
     r.api = api;
     r.req = req;
     r.resp = resp;
     r.tenant_id = 0;
+    r.start_us = scim_now_us();
     set_base_url(&r);
 
     if (req->body_too_large) {
@@ -738,6 +816,7 @@ void scim_api_handle(void *ctx, const struct scim_request *req, struct scim_resp
         size_t n = strlen(resp->log_extra);
         snprintf(resp->log_extra + n, sizeof resp->log_extra - n, " admin_error=%s", r.admin_code);
     }
+    api_plog_finish(&r);
     api_query_release(&r.q);
     if (r.have_tenant)
         scim_tenant_release(&r.tenant);

@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "common/err.h"
+#include "api/ratelimit.h"
 #include "common/exchange.h"
 #include "scim/schema.h"
 #include "store/store.h"
@@ -28,6 +29,8 @@ struct scim_api_config {
     size_t bulk_max_operations; /* /Bulk: Operations per request (413 beyond); 0 = Bulk off */
     size_t bulk_max_payload;    /* /Bulk: largest body in bytes (413 beyond); capped by max_body */
     int64_t cursor_timeout;     /* RFC 9865 cursorTimeout in seconds: older cursors are expired */
+    struct scim_rate rate_token;  /* requests per bearer token; rate 0 = unlimited (default) */
+    struct scim_rate rate_tenant; /* requests per tenant; rate 0 = unlimited (default) */
 };
 
 /* Fills `cfg` with the defaults. */

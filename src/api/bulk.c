@@ -296,10 +296,14 @@ static int set_result(struct bulk_op *op, int status, const char *location, cons
     return 0;
 }
 
-static int fail_op(struct bulk_op *op, const struct scim_err *e)
+/* An operation that fails here never reaches the router: it is recorded in the provisioning
+ * log from here, with its own status (performed operations are recorded by the router). */
+static int fail_op(struct bulk *b, struct bulk_op *op, const struct scim_err *e)
 {
     char st[8];
     json_t *body;
+
+    api_plog_bulk_op(b->r, (size_t)(op - b->ops), op->method, op->path, op->data, e);
 
     snprintf(st, sizeof st, "%d", e->status);
     body = json_pack("{s:[s],s:s,s:s}", "schemas", SCIM_MSG_ERROR, "status", st, "detail",
@@ -339,7 +343,7 @@ static int run_op(struct bulk *b, struct bulk_op *op)
     memset(&sresp, 0, sizeof sresp);
     scim_err_clear(&e);
     if (op->bad.status) {
-        rc = fail_op(op, &op->bad);
+        rc = fail_op(b, op, &op->bad);
         goto out;
     }
     post = strcmp(op->method, "POST") == 0;
@@ -347,7 +351,7 @@ static int run_op(struct bulk *b, struct bulk_op *op)
         scim_err_set(&e, 409, SCIM_TYPE_INVALID_VALUE,
                      "bulkId \"%s\" is not defined by any POST operation of this request.",
                      op->missing);
-        rc = fail_op(op, &e);
+        rc = fail_op(b, op, &e);
         goto out;
     }
     for (size_t k = 0; k < op->n_deps; k++) {
@@ -358,7 +362,7 @@ static int run_op(struct bulk *b, struct bulk_op *op)
                              ? "bulkId \"%s\" refers to an operation that failed."
                              : "bulkId \"%s\" is part of a circular reference that cannot be resolved.",
                          dep->bulk_id);
-            rc = fail_op(op, &e);
+            rc = fail_op(b, op, &e);
             goto out;
         }
     }
@@ -368,7 +372,7 @@ static int run_op(struct bulk *b, struct bulk_op *op)
         scim_err_set(&e, 400, SCIM_TYPE_INVALID_VALUE,
                      post ? "A POST operation's path must be /Users or /Groups."
                           : "The path must name one resource: /Users/{id} or /Groups/{id}.");
-        rc = fail_op(op, &e);
+        rc = fail_op(b, op, &e);
         goto out;
     }
     if (op->data) {
@@ -397,11 +401,14 @@ static int run_op(struct bulk *b, struct bulk_op *op)
     sub.remote_addr = outer->remote_addr;
     sub.tls = outer->tls;
     memcpy(sub.request_id, outer->request_id, sizeof sub.request_id);
-    /* The operation carries the caller's credentials and Host (for meta.location); the ETag of
-     * the operation becomes its If-Match. */
+    sub.bulk_index = (int)(op - b->ops) + 1; /* its own provisioning log entry */
+    /* The operation carries the caller's credentials and Host (for meta.location), and its
+     * User-Agent (client recognition in the provisioning log); the ETag of the operation
+     * becomes its If-Match. */
     for (size_t i = 0; i < outer->n_headers && sub.n_headers < SCIM_MAX_REQ_HEADERS - 2; i++) {
         const char *n = outer->headers[i].name;
-        if (scim_streq_ci(n, "Authorization") || scim_streq_ci(n, "Host"))
+        if (scim_streq_ci(n, "Authorization") || scim_streq_ci(n, "Host") ||
+            scim_streq_ci(n, "User-Agent"))
             sub.headers[sub.n_headers++] = outer->headers[i];
     }
     if (op->version)
@@ -564,7 +571,7 @@ void api_bulk(struct api_req *r, bool exact)
                     continue;
                 scim_err_set(&err, 409, SCIM_TYPE_INVALID_VALUE,
                              "The operation is part of (or waits on) a circular bulkId reference.");
-                if (fail_op(&b.ops[i], &err)) {
+                if (fail_op(&b, &b.ops[i], &err)) {
                     scim_err_nomem(&err);
                     goto fail;
                 }

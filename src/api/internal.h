@@ -20,6 +20,8 @@ struct scim_api {
     const struct scim_registry *reg;
     unsigned char cursor_key[32]; /* HMAC key of cursors, shared through the database (cursor.c) */
     uint32_t cursor_epoch;        /* derived from the key: tells a foreign cursor from a forged one */
+    struct scim_ratelimit *rl_token;  /* NULL = no limit */
+    struct scim_ratelimit *rl_tenant; /* NULL = no limit */
 };
 
 /* The SCIM query parameters (RFC 7644 §3.4.2), from the query string or a .search body. */
@@ -50,7 +52,32 @@ struct api_req {
     const char *path_tenant;   /* /tenants/{name}/scim/v2: the decoded name, else NULL */
     char root_url[1024];       /* absolute server root URL, no trailing slash */
     const char *admin_code;    /* admin API: error code answered, for the log line */
+    /* provisioning log (plog.c) */
+    int64_t start_us;          /* when the request arrived */
+    bool plog_scim;            /* went through the SCIM router: recorded when authenticated */
+    const char *plog_rtype;    /* "User", "Group" or NULL */
+    char plog_id[72];          /* resource id involved */
+    char plog_user[128];       /* userName involved */
+    char plog_display[128];    /* displayName involved */
+    char err_detail[SCIM_ERR_DETAIL_MAX]; /* detail of the Error answered */
 };
+
+/* Provisioning log (plog.c). Copies id (when `with_id`), userName and displayName from a
+ * resource or request doc into r, keeping values already noted. */
+void api_plog_note(struct api_req *r, json_t *obj, bool with_id);
+/* Records the request's entry (after the response is final). Only authenticated SCIM requests
+ * are recorded; a 401 has no tenant and goes to the server log only. */
+void api_plog_finish(struct api_req *r);
+/* Records a Bulk operation that failed before it could be performed (malformed, unresolved
+ * bulkId): operation `index` (0-based) of the Bulk request r. */
+void api_plog_bulk_op(struct api_req *r, size_t index, const char *method, const char *path,
+                      json_t *data, const struct scim_err *err);
+/* The client that sent a request, from its headers, query flags and the compatibility
+ * behaviours it needed (client_id.c): "entra", "okta", ..., "unknown". Never NULL. */
+const char *api_client_identify(const struct scim_request *req, uint32_t compat);
+/* The admin API's GET /admin/v1/tenants/{t}/log (plog_admin.c): a list per the admin
+ * conventions, or -1 with err (400 on a bad parameter). */
+int api_plog_admin_list(struct api_req *r, int64_t tenant_id, json_t **out, struct scim_err *err);
 
 /* Authenticates the bearer token and loads its tenant into r->token / r->tenant (401). */
 int api_authenticate(struct api_req *r, struct scim_err *err);
@@ -61,6 +88,18 @@ void api_wopts(struct api_req *r, struct scim_store_wopts *w);
 
 /* The admin API (admin.c): `rest` is the path after "/admin/v1". */
 void api_admin_handle(struct api_req *r, const char *rest);
+/* Admin API helpers for handlers outside admin.c: a JSON reply (takes `body`), an error reply
+ * {"error": {...}} (code from the status), a scim_err as an error reply, a decoded query
+ * parameter (malloc'ed or NULL), 405 with Allow. */
+void api_admin_reply(struct api_req *r, int status, json_t *body);
+void api_admin_fail(struct api_req *r, int status, const char *msg);
+void api_admin_fail_err(struct api_req *r, const struct scim_err *e);
+char *api_admin_query(const struct api_req *r, const char *name);
+void api_admin_not_allowed(struct api_req *r, const char *allowed);
+/* Change feed and webhooks (feed.c): GET .../tenants/{t}/events, and .../webhooks with the
+ * `n` path segments after "webhooks" in `seg`. */
+void api_admin_events(struct api_req *r, int64_t tenant_id);
+void api_admin_webhooks(struct api_req *r, int64_t tenant_id, char **seg, int n);
 
 /* Provisioning policies on SCIM updates (policy.c): checks/adjusts the new doc of a user
  * against the old one (username_changes, email_changes). 0 or -1 (400 mutability). */

@@ -53,8 +53,11 @@ static json_t *render(struct api_req *r, const struct output *o, json_t *resourc
 
 static void respond_resource(struct api_req *r, const struct output *o, int status, json_t *resource)
 {
-    json_t *out = render(r, o, resource);
+    json_t *out;
     struct scim_err e;
+
+    api_plog_note(r, resource, true);
+    out = render(r, o, resource);
 
     if (!out) {
         scim_err_clear(&e);
@@ -190,8 +193,10 @@ static void do_create(struct api_req *r, const struct scim_resource_type *rt)
     if (output_init(r, rt, &o, &err))
         goto fail;
     have_output = true;
-    if (api_parse_body(r, &body, &err) ||
-        scim_resource_normalize(r->api->reg, rt, body, SCIM_NORM_CREATE, &in, &r->compat, &err) ||
+    if (api_parse_body(r, &body, &err))
+        goto fail;
+    api_plog_note(r, body, false);
+    if (scim_resource_normalize(r->api->reg, rt, body, SCIM_NORM_CREATE, &in, &r->compat, &err) ||
         api_compat_check(r, 0, &err) ||
         check_member_count(r, in.members, &err) || hash_password(&in, pwhash, &err))
         goto fail;
@@ -279,6 +284,8 @@ static int list_params_init(struct api_req *r, struct list_params *lp, struct sc
     }
     if (r->q.sort_by && *r->q.sort_by) {
         if (scim_path_parse(r->q.sort_by, &lim, api->reg, &lp->sort, err) || lp->sort->filter) {
+            if (err->status == 500)
+                return -1; /* out of memory: not the client's fault */
             scim_err_set(err, 400, SCIM_TYPE_INVALID_VALUE,
                          "sortBy must name one attribute, such as userName or name.familyName.");
             return -1;
@@ -466,6 +473,7 @@ static int replace_cb(void *vctx, json_t *current, struct scim_store_change *chg
     json_t *old_doc;
     int rc;
 
+    api_plog_note(c->r, current, false);
     if (check_if_match(c->r, current, err))
         return -1;
     old_doc = doc_of(current);
@@ -509,8 +517,10 @@ static void do_replace(struct api_req *r, const struct scim_resource_type *rt, c
         api_error(r, &err);
         return;
     }
-    if (api_parse_body(r, &body, &err) ||
-        scim_resource_normalize(r->api->reg, rt, body, SCIM_NORM_REPLACE, &in, &r->compat, &err) ||
+    if (api_parse_body(r, &body, &err))
+        goto fail;
+    api_plog_note(r, body, false);
+    if (scim_resource_normalize(r->api->reg, rt, body, SCIM_NORM_REPLACE, &in, &r->compat, &err) ||
         api_compat_check(r, 0, &err) ||
         check_member_count(r, in.members, &err) || hash_password(&in, pwhash, &err))
         goto fail;
@@ -555,6 +565,7 @@ static int patch_cb(void *vctx, json_t *current, struct scim_store_change *chg,
         .max_operations = api->cfg.max_operations,
     };
 
+    api_plog_note(c->r, current, false);
     if (check_if_match(c->r, current, err))
         return -1;
     /* The store may call us again after a conflict: start from a clean slate each time. */
@@ -699,6 +710,9 @@ void api_resource_dispatch(struct api_req *r, enum scim_rtype kind, const char *
     const struct scim_resource_type *rt = scim_registry_rt(r->api->reg, kind);
     struct scim_err cerr;
 
+    r->plog_rtype = kind == SCIM_RT_USER ? "User" : "Group";
+    if (id)
+        snprintf(r->plog_id, sizeof r->plog_id, "%s", id);
     scim_err_clear(&cerr);
     if (api_compat_check(r, 0, &cerr)) { /* endpoint_case, plus_as_space */
         api_error(r, &cerr);

@@ -1,6 +1,7 @@
 /* API tokens and passwords: generation, hashing, and parsing of the Authorization header.
  * Tokens are 256 random bits, shown once as "scimd_" + base64url, and stored only as their
- * SHA-256; lookups are by hash and the final comparison is constant-time. Passwords (when a
+ * SHA-256; lookups are by hash (docs/security.md says why that needs no constant-time
+ * comparison; secret bytes compared directly use scim_ct_equal). Passwords (when a
  * client sends one) are stored only as an argon2id hash. */
 #ifndef SCIM_AUTH_TOKEN_H
 #define SCIM_AUTH_TOKEN_H

@@ -1,5 +1,6 @@
 #include "common/buf.h"
 
+#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,8 +50,10 @@ static int grow(struct scim_buf *b, size_t need)
 
 int scim_buf_add(struct scim_buf *b, const void *data, size_t len)
 {
-    if (len > b->cap || b->len > b->cap - len)
+    if (len > b->cap || b->len > b->cap - len) {
+        errno = ERANGE; /* over the cap, as opposed to ENOMEM from realloc */
         return -1;
+    }
     if (grow(b, b->len + len + 1))
         return -1;
     if (len)
@@ -82,8 +85,10 @@ int scim_buf_vprintf(struct scim_buf *b, const char *fmt, va_list ap)
     if (n < 0)
         return -1;
     len = (size_t)n;
-    if (len > b->cap || b->len > b->cap - len)
+    if (len > b->cap || b->len > b->cap - len) {
+        errno = ERANGE; /* over the cap, as opposed to ENOMEM from realloc */
         return -1;
+    }
     if (grow(b, b->len + len + 1))
         return -1;
     vsnprintf(b->data + b->len, len + 1, fmt, ap);

@@ -26,6 +26,7 @@ struct scim_request {
     const char *remote_addr; /* "127.0.0.1" */
     char request_id[40];     /* generated per request, also sent back as X-Request-Id */
     int tls;                 /* served over HTTPS */
+    int bulk_index;          /* 0; n >= 1 for operation n of a Bulk request replayed by the API */
 };
 
 /* Returns the value of a request header (case-insensitive name), or NULL. */

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/jsonalloc.h"
 #include "common/util.h"
 
 int scim_store_open(const char *uri, const struct scim_store_opts *opts, struct scim_store **out,
@@ -14,20 +15,30 @@ int scim_store_open(const char *uri, const struct scim_store_opts *opts, struct 
     *out = NULL;
     if (!uri || !*uri)
         return scim_err_internal(err, "store: empty database URI");
-    if (strncmp(uri, "postgresql:", 11) == 0 || strncmp(uri, "postgres:", 9) == 0)
-        return scim_err_internal(err, "store: the PostgreSQL backend is not available in this build");
-    const char *path = uri;
-    if (strncmp(uri, "sqlite:", 7) == 0)
-        path = uri + 7;
-    if (!*path)
-        return scim_err_internal(err, "store: empty SQLite path in \"%s\"", uri);
-    return scim_sqlite_open(path, opts, out, err);
+    if (strncmp(uri, "postgresql:", 11) == 0 || strncmp(uri, "postgres:", 9) == 0) {
+        if (scim_pg_open(uri, opts, out, err) < 0)
+            return -1;
+    } else {
+        const char *path = uri;
+        if (strncmp(uri, "sqlite:", 7) == 0)
+            path = uri + 7;
+        if (!*path)
+            return scim_err_internal(err, "store: empty SQLite path in \"%s\"", uri);
+        if (scim_sqlite_open(path, opts, out, err) < 0)
+            return -1;
+    }
+    if (!((*out)->notify = scim_event_notify_new())) {
+        scim_store_free(out);
+        return scim_err_nomem(err);
+    }
+    return 0;
 }
 
 void scim_store_free(struct scim_store **st)
 {
     if (!st || !*st)
         return;
+    scim_event_notify_free((*st)->notify);
     (*st)->ops->free(*st);
     *st = NULL;
 }
@@ -116,6 +127,9 @@ int scim_store_create(struct scim_store *st, int64_t tenant_id, enum scim_rtype 
         return scim_err_internal(err, "store: members is not an array");
     if (!out)
         flags |= SCIM_STORE_NO_OUTPUT;
+    /* A doc built while jansson was out of memory may be missing parts: never store it. */
+    if (scim_json_oom())
+        return scim_err_nomem(err);
     return st->ops->create(st, tenant_id, kind, doc, members, password_hash, flags, out,
                            skipped_members, err);
 }
@@ -129,17 +143,37 @@ int scim_store_get(struct scim_store *st, int64_t tenant_id, enum scim_rtype kin
     return st->ops->get(st, tenant_id, kind, id, flags, out, err);
 }
 
+struct update_guard {
+    scim_store_update_fn fn;
+    void *ctx;
+};
+
+/* Runs the caller's update callback, then refuses the change (rolling back) when a jansson
+ * allocation failed meanwhile: the new doc may be missing parts. */
+static int guarded_update(void *ctx, json_t *current, struct scim_store_change *chg,
+                          struct scim_err *err)
+{
+    struct update_guard *g = ctx;
+    if (g->fn(g->ctx, current, chg, err))
+        return -1;
+    if (scim_json_oom())
+        return scim_err_nomem(err);
+    return 0;
+}
+
 int scim_store_update(struct scim_store *st, int64_t tenant_id, enum scim_rtype kind,
                       const char *id, unsigned flags, scim_store_update_fn fn, void *ctx,
                       json_t **out, struct scim_err *err)
 {
+    struct update_guard g = {fn, ctx};
+
     if (out)
         *out = NULL;
     if (!out)
         flags |= SCIM_STORE_NO_OUTPUT;
     if (!id)
         return scim_err_set(err, 404, NULL, "resource not found");
-    return st->ops->update(st, tenant_id, kind, id, flags, fn, ctx, out, err);
+    return st->ops->update(st, tenant_id, kind, id, flags, guarded_update, &g, out, err);
 }
 
 int scim_store_delete(struct scim_store *st, int64_t tenant_id, enum scim_rtype kind,
@@ -186,7 +220,7 @@ int64_t scim_store_etag_version(const char *etag)
     return v;
 }
 
-int scim_store_import(struct scim_store *st, int64_t tenant_id, struct scim_store_import_item *items,
+int scim_store_import_batch(struct scim_store *st, int64_t tenant_id, struct scim_store_import_item *items,
                       size_t n, struct scim_err *err)
 {
     for (size_t i = 0; i < n; i++) {
@@ -201,10 +235,10 @@ int scim_store_import(struct scim_store *st, int64_t tenant_id, struct scim_stor
         if (items[i].id && (!*items[i].id || strlen(items[i].id) >= sizeof(items[i].new_id)))
             return scim_err_internal(err, "store: import item %zu: bad id", i);
     }
-    if (!st->ops->import)
+    if (!st->ops->import_batch)
         return scim_err_set(err, 501, NULL, "bulk import is not supported by the %s backend",
                             st->ops->name);
-    return st->ops->import(st, tenant_id, items, n, err);
+    return st->ops->import_batch(st, tenant_id, items, n, err);
 }
 
 /* --- tenants and policies ------------------------------------------------------------------ */
@@ -324,6 +358,8 @@ int scim_store_create_ex(struct scim_store *st, int64_t tenant_id, enum scim_rty
         return scim_err_internal(err, "store: members is not an array");
     if (!out)
         flags |= SCIM_STORE_NO_OUTPUT;
+    if (scim_json_oom())
+        return scim_err_nomem(err); /* see scim_store_create */
     return st->ops->create_ex(st, tenant_id, kind, doc, members, password_hash, w, flags, out,
                               skipped_members, err);
 }
@@ -343,7 +379,8 @@ int scim_store_update_ex(struct scim_store *st, int64_t tenant_id, enum scim_rty
         flags |= SCIM_STORE_NO_OUTPUT;
     if (!id)
         return scim_err_set(err, 404, NULL, "resource not found");
-    return st->ops->update_ex(st, tenant_id, kind, id, flags, fn, ctx, w, out, err);
+    struct update_guard g = {fn, ctx};
+    return st->ops->update_ex(st, tenant_id, kind, id, flags, guarded_update, &g, w, out, err);
 }
 
 int scim_store_delete_ex(struct scim_store *st, int64_t tenant_id, enum scim_rtype kind,
@@ -358,4 +395,38 @@ int scim_store_delete_ex(struct scim_store *st, int64_t tenant_id, enum scim_rty
     if (!id)
         return scim_err_set(err, 404, NULL, "resource not found");
     return st->ops->delete_ex(st, tenant_id, kind, id, expected_version, flags, w, err);
+}
+
+/* --- provisioning log ---------------------------------------------------------------------- */
+
+int scim_store_log_append_batch(struct scim_store *st, const struct scim_log_entry *const *entries,
+                                size_t n, struct scim_err *err)
+{
+    if (n == 0)
+        return 0;
+    if (!st->ops->log_append_batch)
+        return not_supported(st, err);
+    return st->ops->log_append_batch(st, entries, n, err);
+}
+
+int scim_store_log_query(struct scim_store *st, const struct scim_log_query *q,
+                         struct scim_log_entry **out, size_t *n, int64_t *total,
+                         struct scim_err *err)
+{
+    *out = NULL;
+    *n = 0;
+    *total = 0;
+    if (!st->ops->log_query)
+        return not_supported(st, err);
+    return st->ops->log_query(st, q, out, n, total, err);
+}
+
+int scim_store_log_prune(struct scim_store *st, int64_t before_us, int64_t max_per_tenant,
+                         int64_t *deleted, struct scim_err *err)
+{
+    if (deleted)
+        *deleted = 0;
+    if (!st->ops->log_prune)
+        return not_supported(st, err);
+    return st->ops->log_prune(st, before_us, max_per_tenant, deleted, err);
 }

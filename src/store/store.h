@@ -34,7 +34,8 @@ struct scim_store_opts {
 };
 
 /* Opens (creating and migrating as needed) the store named by `uri`: a file path,
- * "sqlite:PATH", or "sqlite::memory:" (tests). Later "postgresql://...". */
+ * "sqlite:PATH", "sqlite::memory:" (tests), or a libpq URI "postgresql://..." / "postgres://...".
+ * While a PostgreSQL server cannot be reached, operations fail with 503 (retry later). */
 int scim_store_open(const char *uri, const struct scim_store_opts *opts, struct scim_store **out,
                     struct scim_err *err);
 void scim_store_free(struct scim_store **st);
@@ -296,9 +297,9 @@ int scim_store_list(struct scim_store *st, int64_t tenant_id, enum scim_rtype ki
                     const struct scim_store_query *q, struct scim_store_page *out,
                     struct scim_err *err);
 
-/* --- bulk import (scimctl import) ---------------------------------------------------- */
+/* --- bulk import of SCIM resources (scimctl import; `db import` is scim_store_import) --- */
 
-/* One resource of an import batch. Inputs are borrowed; outputs are set by scim_store_import. */
+/* One resource of an import batch. Inputs are borrowed; outputs are set by scim_store_import_batch. */
 struct scim_store_import_item {
     enum scim_rtype kind;
     const char *id;            /* the id to keep (e.g. from the system migrated from), or NULL
@@ -319,10 +320,167 @@ struct scim_store_import_item {
  * -1 (store failure) rolls back the whole batch. Members resolve against everything committed
  * and the earlier items of the same batch, by id or (users) by userName. No output is built.
  * A backend without bulk import answers 501. */
-int scim_store_import(struct scim_store *st, int64_t tenant_id, struct scim_store_import_item *items,
+int scim_store_import_batch(struct scim_store *st, int64_t tenant_id, struct scim_store_import_item *items,
                       size_t n, struct scim_err *err);
 
 /* Parses an ETag of the form W/"<n>" or "<n>" into n; -1 if it is not one. */
 int64_t scim_store_etag_version(const char *etag);
+
+/* --- provisioning log (issue 5) ------------------------------------------------------ */
+
+/* One SCIM request (or one operation of a Bulk request) as recorded in the provisioning log.
+ * Never holds a token, a password or a request body. Text fields are NUL-terminated and
+ * truncated to their size; "" = none. */
+struct scim_log_entry {
+    int64_t id;          /* assigned by the store (ignored by log_append_batch) */
+    int64_t time_us;     /* when the request arrived */
+    int64_t tenant_id;
+    int64_t latency_us;
+    int status;          /* HTTP status answered */
+    int bulk_index;      /* 0: a request; n >= 1: operation n of the Bulk request request_id */
+    char request_id[40];
+    char token[128];     /* the token's name */
+    char client[16];     /* "entra", "okta", ... "unknown" (api/client_id.c) */
+    char method[8];
+    char path[256];      /* as sent, without the query string */
+    char resource_type[8]; /* "User", "Group" or "" */
+    char resource_id[72];
+    char user_name[128];    /* userName of the user involved, if known */
+    char display_name[128]; /* displayName of the resource involved, if known */
+    char scim_type[24];  /* scimType of the Error answered */
+    char detail[256];    /* detail of the Error answered */
+    char compat[256];    /* compatibility behaviours applied, comma-separated */
+};
+
+/* Appends `n` entries in one transaction. */
+int scim_store_log_append_batch(struct scim_store *st, const struct scim_log_entry *const *entries,
+                                size_t n, struct scim_err *err);
+
+struct scim_log_query {
+    int64_t tenant_id;
+    int status_min, status_max;  /* inclusive; 0 = no bound */
+    const char *resource_type;   /* NULL = any */
+    const char *resource_id;     /* NULL = any */
+    const char *user;            /* userName or displayName, exact, case-insensitive; NULL = any */
+    const char *token;           /* token name; NULL = any */
+    const char *client;          /* NULL = any */
+    int64_t since_us, until_us;  /* inclusive time bounds; 0 = no bound */
+    int64_t after_id;            /* > 0: only entries after it in the order read (id > after_id
+                                    ascending, id < after_id descending) */
+    bool ascending;              /* default newest first */
+    int64_t offset;              /* entries to skip (startIndex - 1) */
+    int64_t count;               /* page size */
+};
+
+/* Reads the entries matching `q`: *out (malloc'ed array of *n entries, free() it) and *total
+ * (all matches of q, after_id included, offset and count not). */
+int scim_store_log_query(struct scim_store *st, const struct scim_log_query *q,
+                         struct scim_log_entry **out, size_t *n, int64_t *total,
+                         struct scim_err *err);
+
+/* Deletes entries older than `before_us` (0 = none by age) and, per tenant, all but the newest
+ * `max_per_tenant` (0 = no limit). *deleted (may be NULL) = rows removed. */
+int scim_store_log_prune(struct scim_store *st, int64_t before_us, int64_t max_per_tenant,
+                         int64_t *deleted, struct scim_err *err);
+/* --- change feed and webhooks (docs/operations.md, "Change feed and webhooks") -------------- */
+
+/* Every committed write appends its events (store/events.h) to the tenant's feed in the same
+ * transaction, numbered by a per-tenant counter: seq 1, 2, 3, ... without gaps. */
+
+#define SCIM_EVENTS_MAX_COUNT 1000
+
+/* The events of a tenant with seq > after, in order, at most `count` (clamped to 1..1000):
+ * *out is an array of event objects. *last_seq (may be NULL) is the tenant's latest seq. */
+int scim_store_events_list(struct scim_store *st, int64_t tenant_id, int64_t after, int64_t count,
+                           json_t **out, int64_t *last_seq, struct scim_err *err);
+/* scim_store_events_list, but when no event follows `after` it waits up to wait_ms for one:
+ * woken by commits of this process, and polling the database every second for commits of
+ * other processes. Returns an empty array when the wait expires. */
+int scim_store_events_wait(struct scim_store *st, int64_t tenant_id, int64_t after, int64_t count,
+                           int64_t wait_ms, json_t **out, int64_t *last_seq, struct scim_err *err);
+/* Waits up to wait_ms until this process commits an event (of any tenant) after generation
+ * *gen (0 at first), then stores the current generation in *gen. For the delivery thread. */
+void scim_store_events_wait_any(struct scim_store *st, uint64_t *gen, int64_t wait_ms);
+/* Ends every wait at once, now and later (shutdown). */
+void scim_store_events_shutdown(struct scim_store *st);
+
+/* Webhooks: JSON objects {"id", "url", "eventTypes": [...], "enabled", "created",
+ * "delivery": {"lastDeliveredSeq", "latestSeq", "pending", "attempts", "nextAttempt",
+ * "lastAttempt", "lastSuccess", "lastStatus", "lastError", "leased"}}. The secret is
+ * stored (it is needed to sign) but never returned. A new webhook starts after the tenant's
+ * latest event: it receives what is committed after it was created. */
+int scim_store_webhook_create(struct scim_store *st, int64_t tenant_id, const char *url,
+                              const char *secret, json_t *event_types, bool enabled, json_t **out,
+                              struct scim_err *err);
+int scim_store_webhook_list(struct scim_store *st, int64_t tenant_id, json_t **out,
+                            struct scim_err *err);
+/* 404 if the tenant has no webhook `id`. */
+int scim_store_webhook_get(struct scim_store *st, int64_t tenant_id, const char *id, json_t **out,
+                           struct scim_err *err);
+/* url / event_types / secret NULL and enabled < 0 keep the current value. */
+int scim_store_webhook_update(struct scim_store *st, int64_t tenant_id, const char *id,
+                              const char *url, json_t *event_types, const char *secret,
+                              int enabled, json_t **out, struct scim_err *err);
+int scim_store_webhook_delete(struct scim_store *st, int64_t tenant_id, const char *id,
+                              struct scim_err *err);
+
+/* A claimed webhook (delivery). */
+struct scim_webhook_job {
+    int64_t pk, tenant_id;
+    char id[40];
+    char *url, *secret;  /* owned */
+    json_t *event_types; /* owned */
+    int64_t cursor;      /* last delivered (or skipped) seq */
+    int64_t attempts;    /* failed attempts of the event after the cursor */
+};
+void scim_webhook_job_release(struct scim_webhook_job *job);
+/* Leases one enabled webhook that is due (next attempt <= now) and has events after its
+ * cursor, and whose lease is free or expired: the lease (owner, now + lease_us) is taken with
+ * one conditional UPDATE, so two nodes never hold it at once. 1 claimed, 0 none, -1 error. */
+int scim_store_webhook_claim(struct scim_store *st, const char *owner, int64_t now_us,
+                             int64_t lease_us, struct scim_webhook_job *job, struct scim_err *err);
+/* Records progress of a leased webhook (only while `owner` holds the lease): the new cursor
+ * (never moves back), attempts, next attempt time, the last HTTP status (0 = none) and error
+ * (NULL = success: lastSuccess is set). lease_until_us > 0 extends the lease, 0 releases it.
+ * 0; 1 if the lease was lost (nothing written); -1 error. */
+int scim_store_webhook_progress(struct scim_store *st, const struct scim_webhook_job *job,
+                                const char *owner, int64_t cursor, int64_t attempts,
+                                int64_t next_attempt_us, int status, const char *error,
+                                int64_t lease_until_us, struct scim_err *err);
+/* Frees the leases held by earlier processes of this node: owners starting with `prefix`
+ * (called once at start, so a restarted node resumes at once instead of waiting out its old
+ * leases). */
+int scim_store_webhook_release_leases(struct scim_store *st, const char *prefix,
+                                      struct scim_err *err);
+
+/* --- export and import (scimctl db export / db import) ------------------------------- */
+
+/* The directory as records (JSON objects), each with a "type":
+ *   {"type":"tenant","id","name","created","disabled","settings": text or null}
+ *   {"type":"token","id","tenant_id","name","hash": hex,"scopes","created","last_used",
+ *    "expires","revoked"}  (times in microseconds or null)
+ *   {"type":"resource","pk","tenant_id","kind": "User"|"Group","id","created",
+ *    "last_modified","version","password_hash","doc": object,"origin","managed_by",
+ *    "deprovisioned"}
+ *   {"type":"member","group_pk","member_pk","display","origin"}  (in insertion order)
+ * Tenants come first, then tokens, resources and memberships, so that a record only refers to
+ * earlier ones. The provisioning log, the change feed, webhooks and shared secrets are not
+ * part of it. */
+#define SCIM_STORE_EXPORT_VERSION 1
+
+/* Called once per record (borrowed); a non-zero return stops the export with that value. */
+typedef int (*scim_store_export_fn)(void *ctx, json_t *rec, struct scim_err *err);
+
+/* Calls fn with every record of the directory, read from one snapshot. 501 when the backend
+ * has no export. */
+int scim_store_export(struct scim_store *st, scim_store_export_fn fn, void *ctx,
+                      struct scim_err *err);
+
+/* Loads `records` (an array of records as exported) in one transaction, keeping ids, primary
+ * keys, times, versions, password hashes, origins and membership order; the indexed columns and
+ * e-mail rows are derived from each doc as on any write. The database must hold no resources,
+ * tokens or webhooks (409 otherwise); its (empty) tenants are replaced by the imported ones.
+ * A malformed record is 400 naming its index. */
+int scim_store_import(struct scim_store *st, json_t *records, struct scim_err *err);
 
 #endif

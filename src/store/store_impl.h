@@ -50,9 +50,9 @@ struct scim_store_ops {
     int (*list)(struct scim_store *st, int64_t tenant_id, enum scim_rtype kind,
                 const struct scim_store_query *q, struct scim_store_page *out,
                 struct scim_err *err);
-    /* Optional (NULL = 501 from scim_store_import). The PostgreSQL backend does not have it yet:
+    /* Optional (NULL = 501 from scim_store_import_batch). The PostgreSQL backend does not have it yet:
      * there it would be one transaction with multi-row INSERTs or COPY, same contract. */
-    int (*import)(struct scim_store *st, int64_t tenant_id, struct scim_store_import_item *items,
+    int (*import_batch)(struct scim_store *st, int64_t tenant_id, struct scim_store_import_item *items,
                   size_t n, struct scim_err *err);
 
     /* Tenants and policies (issue 4). A backend may leave these NULL: store.c then answers
@@ -78,12 +78,71 @@ struct scim_store_ops {
     int (*delete_ex)(struct scim_store *st, int64_t tenant_id, enum scim_rtype kind,
                      const char *id, int64_t expected_version, unsigned flags,
                      const struct scim_store_wopts *w, struct scim_err *err);
+
+    /* Provisioning log (issue 5); NULL = not supported (501). The SQLite backend implements
+     * them (sqlite.c, table provisioning_log, migration 3). NOTE for the PostgreSQL backend
+     * (dev-pg): add the same table and indexes (tenant_id, id), (time), (tenant_id, user_name
+     * case-insensitive) and implement these three with the contracts of store.h. */
+    int (*log_append_batch)(struct scim_store *st, const struct scim_log_entry *const *entries,
+                            size_t n, struct scim_err *err);
+    int (*log_query)(struct scim_store *st, const struct scim_log_query *q,
+                     struct scim_log_entry **out, size_t *n, int64_t *total, struct scim_err *err);
+    int (*log_prune)(struct scim_store *st, int64_t before_us, int64_t max_per_tenant,
+                     int64_t *deleted, struct scim_err *err);
+    /* Change feed and webhooks (store.h). Every write above must insert its events
+     * (store/events.h computes them) in its own transaction, numbering them from the per-tenant
+     * counter, and call scim_store_events_notify() after the commit. A backend may leave these
+     * NULL: store.c then answers 501.
+     * PostgreSQL (dev-pg, written in parallel): same tables as SQLite migration 4 (events
+     * (tenant_id, seq) primary key; event_seq(tenant_id primary key, last_seq); webhooks with
+     * delivered_seq/attempts/next_attempt/lease_owner/lease_expires), the counter bumped with
+     * "INSERT INTO event_seq ... ON CONFLICT (tenant_id) DO UPDATE SET last_seq =
+     * event_seq.last_seq + $n RETURNING last_seq" inside the write transaction (the row lock
+     * serialises writers of a tenant, which keeps seq gap-free and commit-ordered), and the claim
+     * as one "UPDATE webhooks SET lease_owner = $1, lease_expires = $2 WHERE pk = (SELECT ...
+     * LIMIT 1 FOR UPDATE SKIP LOCKED) AND (lease_owner IS NULL OR lease_expires <= $3)
+     * RETURNING ...". */
+    int (*events_list)(struct scim_store *st, int64_t tenant_id, int64_t after, int64_t count,
+                       json_t **out, int64_t *last_seq, struct scim_err *err);
+    int (*webhook_create)(struct scim_store *st, int64_t tenant_id, const char *id,
+                          const char *url, const char *secret, const char *event_types,
+                          bool enabled, struct scim_err *err);
+    int (*webhook_list)(struct scim_store *st, int64_t tenant_id, const char *id, json_t **out,
+                        struct scim_err *err); /* id NULL = all, else that one (404) */
+    int (*webhook_update)(struct scim_store *st, int64_t tenant_id, const char *id,
+                          const char *url, const char *event_types, const char *secret,
+                          int enabled, struct scim_err *err);
+    int (*webhook_delete)(struct scim_store *st, int64_t tenant_id, const char *id,
+                          struct scim_err *err);
+    int (*webhook_claim)(struct scim_store *st, const char *owner, int64_t now_us,
+                         int64_t lease_us, struct scim_webhook_job *job, struct scim_err *err);
+    int (*webhook_progress)(struct scim_store *st, const struct scim_webhook_job *job,
+                            const char *owner, int64_t cursor, int64_t attempts,
+                            int64_t next_attempt_us, int status, const char *error,
+                            int64_t lease_until_us, struct scim_err *err);
+    int (*webhook_release_leases)(struct scim_store *st, const char *prefix,
+                                  struct scim_err *err);
+    /* scimctl db export / db import (store.h); NULL = not supported (501). import gets an
+     * array of records already checked by store/dump.c (types and required members). */
+    int (*export_rows)(struct scim_store *st, scim_store_export_fn fn, void *ctx,
+                       struct scim_err *err);
+    int (*import_rows)(struct scim_store *st, json_t *records, struct scim_err *err);
 };
+
+struct scim_event_notify;
+
+/* Called by a backend after committing a write that inserted events: wakes the waiters of
+ * scim_store_events_wait / _wait_any. */
+void scim_store_events_notify(struct scim_store *st);
+/* The notifier of a store (feed.c); NULL on out of memory. */
+struct scim_event_notify *scim_event_notify_new(void);
+void scim_event_notify_free(struct scim_event_notify *n);
 
 /* The part common to every backend; embedded first in each backend's struct. */
 struct scim_store {
     const struct scim_store_ops *ops;
     const struct scim_registry *reg; /* borrowed from the opts; outlives the store */
+    struct scim_event_notify *notify; /* set by scim_store_open (store.c) */
 };
 
 /* SQLite backend (store/sqlite). `path` is a file name or ":memory:". */
@@ -94,5 +153,17 @@ int scim_sqlite_open(const char *path, const struct scim_store_opts *opts, struc
  * query scim_store_list would run for `q`. *plan is malloc'ed. */
 int scim_sqlite_explain(struct scim_store *st, int64_t tenant_id, enum scim_rtype kind,
                         const struct scim_store_query *q, char **plan, struct scim_err *err);
+
+/* PostgreSQL backend (store/postgres). `uri` is a libpq URI (postgresql://... or postgres://...). */
+int scim_pg_open(const char *uri, const struct scim_store_opts *opts, struct scim_store **out,
+                 struct scim_err *err);
+
+/* Test hook: the PostgreSQL plan (EXPLAIN, one line per plan line) of the page query
+ * scim_store_list would run for `q`. *plan is malloc'ed. */
+int scim_pg_explain(struct scim_store *st, int64_t tenant_id, enum scim_rtype kind,
+                    const struct scim_store_query *q, char **plan, struct scim_err *err);
+
+/* Test hook: runs SQL text without parameters on a PostgreSQL store (ANALYZE, seeding). */
+int scim_pg_exec(struct scim_store *st, const char *sql, struct scim_err *err);
 
 #endif

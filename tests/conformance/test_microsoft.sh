@@ -26,6 +26,7 @@ command -v node >/dev/null 2>&1 || { echo "node is required" >&2; exit 1; }
 
 DIR=$(mktemp -d "${TMPDIR:-/tmp}/scimd-conf-XXXXXX")
 PID=
+PGDB=
 ok=0
 cleanup() {
   if [ -n "$PID" ] && kill -0 "$PID" 2>/dev/null; then
@@ -34,11 +35,24 @@ cleanup() {
     kill -KILL "$PID" 2>/dev/null || true
   fi
   exec 3<&- 2>/dev/null || true
-  if [ "$ok" = 1 ]; then rm -rf "$DIR"; else echo "kept $DIR (scimd.log, out.json)" >&2; fi
+  if [ "$ok" = 1 ]; then
+    rm -rf "$DIR"
+    if [ -n "$PGDB" ]; then psql -X -q -d "$SCIMD_TEST_PG_URL" -c "DROP DATABASE IF EXISTS $PGDB WITH (FORCE)" >/dev/null 2>&1 || true; fi
+  else
+    echo "kept $DIR (scimd.log, out.json)${PGDB:+ and database $PGDB}" >&2
+  fi
 }
 trap cleanup EXIT
 
 DB="$DIR/scimd.db"
+# SCIMD_TEST_BACKEND=postgresql: a fresh database in the test cluster (SCIMD_TEST_PG_URL)
+if [ "${SCIMD_TEST_BACKEND:-sqlite}" = postgresql ]; then
+  : "${SCIMD_TEST_PG_URL:?SCIMD_TEST_PG_URL not set}"
+  PGDB="scimd_test_$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')"
+  psql -X -q -v ON_ERROR_STOP=1 -d "$SCIMD_TEST_PG_URL" -c "CREATE DATABASE $PGDB" >/dev/null
+  base=${SCIMD_TEST_PG_URL%%\?*}
+  DB="${base%/*}/$PGDB"
+fi
 TOKEN=$("$SCIMCTL_BIN" --db "$DB" token create --name conformance 2>>"$DIR/scimd.log")
 [ -n "$TOKEN" ] || { echo "scimctl printed no token" >&2; exit 1; }
 

@@ -647,6 +647,31 @@ static int do_save(json_t *save, const struct e2e_response *r)
     return 1;
 }
 
+/* Registers every password a request body sends (a "password" attribute at any depth, or a
+ * PATCH operation on the path "password"), so that the harness checks scimd never logs it. */
+static void register_secrets(json_t *j)
+{
+    const char *k;
+    json_t *v;
+    size_t i;
+    if (json_is_array(j)) {
+        json_array_foreach(j, i, v)
+            register_secrets(v);
+        return;
+    }
+    if (!json_is_object(j))
+        return;
+    const char *path = json_string_value(json_object_get(j, "path"));
+    if (path && !strcasecmp(path, "password"))
+        e2e_secret(&srv, json_string_value(json_object_get(j, "value")));
+    json_object_foreach(j, k, v) {
+        if (!strcasecmp(k, "password") && json_is_string(v))
+            e2e_secret(&srv, json_string_value(v));
+        else
+            register_secrets(v);
+    }
+}
+
 static int run_request(json_t *req, struct e2e_response *r)
 {
     const char *method = json_string_value(json_object_get(req, "method"));
@@ -702,6 +727,7 @@ static int run_request(json_t *req, struct e2e_response *r)
             body = subst(json_string_value(bodyj));
         } else {
             json_t *b = subst_json(bodyj);
+            register_secrets(b);
             body = b ? json_dumps(b, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
             json_decref(b);
         }

@@ -1,4 +1,5 @@
-/* The store through its public interface, on the SQLite backend. */
+/* The store through its public interface, on SQLite (in memory) or, with
+ * SCIMD_TEST_BACKEND=postgresql, on a fresh PostgreSQL database per test (testdb.h). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -16,11 +17,13 @@
 #include "scim/schema.h"
 #include "store/store.h"
 #include "store/store_impl.h"
+#include "testdb.h"
 
 struct fx {
     struct scim_registry *reg;
     struct scim_store *st;
     int64_t tenant;
+    char pgname[64]; /* PostgreSQL: the test database, dropped by teardown */
 };
 
 static int setup(void **state)
@@ -30,7 +33,12 @@ static int setup(void **state)
     scim_err_clear(&err);
     f->reg = scim_registry_new();
     struct scim_store_opts o = {.reg = f->reg};
-    if (!f->reg || scim_store_open("sqlite::memory:", &o, &f->st, &err) != 0 ||
+    char uri[512] = "sqlite::memory:";
+    if (testdb_pg() && testdb_create(uri, sizeof(uri), f->pgname) != 0) {
+        fprintf(stderr, "setup: cannot create a PostgreSQL test database\n");
+        return -1;
+    }
+    if (!f->reg || scim_store_open(uri, &o, &f->st, &err) != 0 ||
         scim_store_tenant_default(f->st, &f->tenant, &err) != 0) {
         fprintf(stderr, "setup: %s %s\n", err.detail, err.log);
         return -1;
@@ -44,6 +52,8 @@ static int teardown(void **state)
     struct fx *f = *state;
     scim_store_free(&f->st);
     scim_registry_free(&f->reg);
+    if (f->pgname[0])
+        testdb_drop(f->pgname);
     free(f);
     return 0;
 }
@@ -420,13 +430,15 @@ static void test_concurrency(void **state)
     (void)state;
     char dir[] = "/tmp/scimd-store-XXXXXX";
     assert_non_null(mkdtemp(dir));
-    char path[128];
+    char path[512], pgname[64] = "";
     snprintf(path, sizeof(path), "sqlite:%s/c.db", dir);
+    if (testdb_pg())
+        assert_int_equal(testdb_create(path, sizeof(path), pgname), 0);
     struct scim_store *st = NULL;
     struct scim_err err;
     struct scim_store_opts o = {.pool_size = 8};
     assert_int_equal(scim_store_open(path, &o, &st, &err), 0);
-    assert_string_equal(scim_store_backend(st), "sqlite");
+    assert_string_equal(scim_store_backend(st), testdb_pg() ? "postgresql" : "sqlite");
     int64_t tenant;
     assert_int_equal(scim_store_tenant_default(st, &tenant, &err), 0);
     static char ids[400][37];
@@ -465,6 +477,8 @@ static void test_concurrency(void **state)
     assert_int_equal(scim_store_tenant_default(st, &t2, &err), 0);
     assert_int_equal(t2, tenant);
     scim_store_free(&st);
+    if (pgname[0])
+        testdb_drop(pgname);
     char cmd[256];
     snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
     assert_int_equal(system(cmd), 0);
@@ -734,6 +748,8 @@ static void test_paging_sorting(void **state)
 static void test_explain(void **state)
 {
     struct fx *f = *state;
+    if (testdb_pg())
+        skip(); /* SQLite's EXPLAIN QUERY PLAN; test_explain_pg below for PostgreSQL */
     const char *filters[] = {
         "id eq \"x\"", "id sw \"x\"", "userName eq \"x\"", "userName sw \"x\"", "externalId eq \"x\"",
         "externalId sw \"x\"", "displayName eq \"x\"", "displayName sw \"x\"", "emails.value eq \"x\"",
@@ -761,6 +777,89 @@ static void test_explain(void **state)
     }
 }
 
+/* PostgreSQL: with a few thousand users (and ANALYZE, so the planner knows the table is not
+ * tiny), eq and sw on id, userName, externalId, displayName and emails.value use their index.
+ * The prefixes are selective: for a prefix matching a few percent of the rows the planner may
+ * rightly prefer walking the primary key for ORDER BY pk LIMIT 10. */
+static void test_explain_pg(void **state)
+{
+    struct fx *f = *state;
+    if (!testdb_pg())
+        skip();
+    struct scim_err err;
+    char sql[1024];
+    snprintf(sql, sizeof(sql),
+             "INSERT INTO resources(tenant_id, kind, id, user_name, external_id, display_name, active,"
+             " created, last_modified, version, doc)"
+             " SELECT %lld, 0, md5(i::text), 'user' || i, 'ext-' || i, 'Name ' || i, true, i, i, 1,"
+             " jsonb_build_object('userName', 'user' || i) FROM generate_series(1, 5000) i;"
+             "INSERT INTO emails(resource_pk, tenant_id, value)"
+             " SELECT pk, tenant_id, user_name || '@example.org' FROM resources WHERE kind = 0;"
+             "ANALYZE",
+             (long long)f->tenant);
+    if (scim_pg_exec(f->st, sql, &err) != 0)
+        fail_msg("seed: %s %s", err.detail, err.log);
+    const struct {
+        const char *filter, *index;
+    } cases[] = {
+        {"id eq \"x\"", "resources_id"},
+        {"id sw \"x\"", "resources_id"},
+        {"userName eq \"user42\"", "resources_user_name"},
+        {"userName sw \"USER424\"", "resources_user_name"},
+        {"externalId eq \"ext-42\"", "resources_external_id"},
+        {"externalId sw \"ext-424\"", "resources_external_id"},
+        {"displayName eq \"name 42\"", "resources_display_name"},
+        {"displayName sw \"Name 424\"", "resources_display_name"},
+        {"emails.value eq \"user42@example.org\"", "emails_value"},
+        {"emails.value sw \"USER424\"", "emails_value"},
+        {"emails[value eq \"user42@example.org\"]", "emails_value"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct scim_filter *flt = NULL;
+        struct scim_filter_limits lim = {0, 0};
+        assert_int_equal(scim_filter_parse(cases[i].filter, &lim, f->reg, &flt, &err), 0);
+        struct scim_store_query q = {.filter = flt, .start_index = 1, .count = 10};
+        char *plan = NULL;
+        if (scim_pg_explain(f->st, f->tenant, SCIM_RT_USER, &q, &plan, &err) != 0)
+            fail_msg("%s: explain: %s %s", cases[i].filter, err.detail, err.log);
+        if (getenv("SHOW_PLAN"))
+            fprintf(stderr, "%s:\n%s", cases[i].filter, plan);
+        if (!strstr(plan, cases[i].index))
+            fail_msg("%s: index %s not in plan:\n%s", cases[i].filter, cases[i].index, plan);
+        if (strstr(plan, "Seq Scan on resources"))
+            fail_msg("%s: sequential scan of resources:\n%s", cases[i].filter, plan);
+        free(plan);
+        scim_filter_free(flt);
+        /* and the query itself returns the right rows */
+        if (strstr(cases[i].filter, "42")) {
+            struct scim_store_page page;
+            assert_int_equal(scim_filter_parse(cases[i].filter, &lim, f->reg, &flt, &err), 0);
+            q.filter = flt;
+            assert_int_equal(scim_store_list(f->st, f->tenant, SCIM_RT_USER, &q, &page, &err), 0);
+            bool sw = strstr(cases[i].filter, " sw ") != NULL;
+            /* sw "...424": 424 and 4240..4249 (of 1..5000), case-insensitively */
+            assert_int_equal(page.total, sw ? 11 : 1);
+            json_decref(page.resources);
+            scim_filter_free(flt);
+        }
+    }
+}
+
+/* PostgreSQL: a server that cannot be reached is 503 (retry later), not a crash or a hang. */
+static void test_pg_unreachable(void **state)
+{
+    (void)state;
+    if (!testdb_pg())
+        skip();
+    struct scim_store *st = NULL;
+    struct scim_err err;
+    scim_err_clear(&err);
+    struct scim_store_opts o = {.pool_size = 2};
+    assert_int_equal(scim_store_open("postgresql://postgres@127.0.0.1:1/x?connect_timeout=2", &o, &st, &err), -1);
+    assert_null(st);
+    assert_int_equal(err.status, 503);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -775,6 +874,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_filters, setup_seeded, teardown),
         cmocka_unit_test_setup_teardown(test_paging_sorting, setup_seeded, teardown),
         cmocka_unit_test_setup_teardown(test_explain, setup_seeded, teardown),
+        cmocka_unit_test_setup_teardown(test_explain_pg, setup, teardown),
+        cmocka_unit_test(test_pg_unreachable),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,4 +1,4 @@
-/* scim_store_import (the bulk load behind `scimctl import`) on the SQLite backend. */
+/* scim_store_import_batch (the bulk load behind `scimctl import`) on the SQLite backend. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -74,7 +74,7 @@ static void test_import_batch(void **state)
                            "{\"value\":\"nope\"},{\"userName\":\"nobody\"},{\"value\":\"g-1\"}]")},
         {.kind = SCIM_RT_GROUP, .doc = jparse("{\"displayName\":\"empty\"}")},
     };
-    assert_int_equal(scim_store_import(f->st, f->tenant, it, 4, &err), 0);
+    assert_int_equal(scim_store_import_batch(f->st, f->tenant, it, 4, &err), 0);
     for (int i = 0; i < 4; i++)
         assert_false(it[i].failed);
     assert_string_equal(it[0].new_id, "u-1");
@@ -109,14 +109,14 @@ static void test_import_conflicts(void **state)
     struct scim_store_import_item a[1] = {
         {.kind = SCIM_RT_USER, .id = "u-1", .doc = jparse("{\"userName\":\"ann\"}")},
     };
-    assert_int_equal(scim_store_import(f->st, f->tenant, a, 1, &err), 0);
+    assert_int_equal(scim_store_import_batch(f->st, f->tenant, a, 1, &err), 0);
     struct scim_store_import_item b[4] = {
         {.kind = SCIM_RT_USER, .doc = jparse("{\"userName\":\"ANN\"}")},           /* userName in use */
         {.kind = SCIM_RT_GROUP, .id = "u-1", .doc = jparse("{\"displayName\":\"x\"}")}, /* id in use */
         {.kind = SCIM_RT_USER, .id = "u-2", .doc = jparse("{\"userName\":\"cid\"}")},
         {.kind = SCIM_RT_USER, .doc = jparse("{\"userName\":\"cid\"}")},           /* clash within the batch */
     };
-    assert_int_equal(scim_store_import(f->st, f->tenant, b, 4, &err), 0);
+    assert_int_equal(scim_store_import_batch(f->st, f->tenant, b, 4, &err), 0);
     assert_true(b[0].failed);
     assert_int_equal(b[0].err.status, 409);
     assert_string_equal(b[0].err.scim_type, "uniqueness");
@@ -142,9 +142,9 @@ static void test_import_bad_args(void **state)
     struct scim_err err;
     scim_err_clear(&err);
     struct scim_store_import_item it[1] = {{.kind = SCIM_RT_USER, .doc = NULL}};
-    assert_int_equal(scim_store_import(f->st, f->tenant, it, 1, &err), -1);
+    assert_int_equal(scim_store_import_batch(f->st, f->tenant, it, 1, &err), -1);
     assert_int_equal(err.status, 500);
-    assert_int_equal(scim_store_import(f->st, f->tenant, NULL, 0, &err), 0);
+    assert_int_equal(scim_store_import_batch(f->st, f->tenant, NULL, 0, &err), 0);
 }
 
 int main(void)

@@ -12,11 +12,13 @@
 
 #include "scim/schema.h"
 #include "store/store.h"
+#include "testdb.h"
 
 struct fx {
     struct scim_registry *reg;
     struct scim_store *st;
     int64_t tenant;
+    char pgname[64];
     struct scim_tenant_settings set;
     struct scim_store_wopts w;
 };
@@ -28,7 +30,11 @@ static int setup(void **state)
     scim_err_clear(&err);
     f->reg = scim_registry_new();
     struct scim_store_opts o = {.reg = f->reg};
-    if (!f->reg || scim_store_open("sqlite::memory:", &o, &f->st, &err) != 0 ||
+    char uri[512] = "sqlite::memory:";
+    /* SCIMD_TEST_BACKEND=postgresql: a fresh PostgreSQL database (testdb.h) */
+    if (testdb_pg() && testdb_create(uri, sizeof(uri), f->pgname) != 0)
+        return -1;
+    if (!f->reg || scim_store_open(uri, &o, &f->st, &err) != 0 ||
         scim_store_tenant_default(f->st, &f->tenant, &err) != 0 ||
         scim_tenant_settings_init(&f->set, &err) != 0) {
         fprintf(stderr, "setup: %s %s\n", err.detail, err.log);
@@ -45,6 +51,8 @@ static int teardown(void **state)
     struct fx *f = *state;
     scim_tenant_settings_release(&f->set);
     scim_store_free(&f->st);
+    if (f->pgname[0])
+        testdb_drop(f->pgname);
     scim_registry_free(&f->reg);
     free(f);
     return 0;

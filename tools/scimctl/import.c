@@ -1,7 +1,7 @@
 /* scimctl import: load Users and Groups from JSON Lines (migrations, benchmarks).
  *
  * Lines are parsed and normalised here exactly as the API would (scim_resource_normalize), then
- * written in batches through scim_store_import: one transaction per batch, so a million users
+ * written in batches through scim_store_import_batch: one transaction per batch, so a million users
  * load in seconds instead of a million fsyncs. */
 #include "scimctl.h"
 
@@ -219,7 +219,7 @@ static int flush(struct scimctl *c, struct pending *p, struct totals *t)
     scim_err_clear(&err);
     if (p->n == 0)
         return 0;
-    if (scim_store_import(c->st, c->tenant, p->items, p->n, &err) != 0) {
+    if (scim_store_import_batch(c->st, c->tenant, p->items, p->n, &err) != 0) {
         scimctl_errorf("import of lines %ld-%ld failed: %s%s%s", p->lines[0], p->lines[p->n - 1],
                        err.detail, err.log[0] ? ": " : "", err.log);
         pending_clear(p);

@@ -20,10 +20,10 @@ static void usage(FILE *f)
           "       scimctl [--db URI] token list [--json]\n"
           "       scimctl [--db URI] token revoke NAME\n"
           "       scimctl [--db URI] tenant create NAME | tenant list\n"
-          "       scimctl [--db URI] db migrate\n"
+          "       scimctl [--db URI] db migrate | db export [--output FILE] | db import FILE\n"
           "       scimctl [--db URI] import [--batch N] FILE.jsonl|-\n"
           "       scimctl --url URL (--token TOKEN | --token-file FILE) COMMAND ...\n"
-          "           COMMAND: tenant, token, settings, user, group (see scimctl --help)\n"
+          "           COMMAND: tenant, token, settings, user, group, log, webhook, events\n"
           "       scimctl --help | --version\n",
           f);
 }
@@ -39,7 +39,7 @@ static void help(void)
           "    scimctl [--db URI] token list [--tenant T] [--json]\n"
           "    scimctl [--db URI] token revoke [--tenant T] NAME\n"
           "    scimctl [--db URI] tenant create NAME | tenant list [--json]\n"
-          "    scimctl [--db URI] db migrate\n"
+          "    scimctl [--db URI] db migrate | db export [--output FILE] | db import FILE\n"
           "    scimctl [--db URI] import [--batch N] FILE.jsonl|-\n"
           "    scimctl --url URL [--token TOKEN | --token-file FILE] COMMAND ...\n"
           "    scimctl --help | --version\n"
@@ -63,8 +63,9 @@ static void help(void)
           "        List the live tokens (never the secrets).\n"
           "    token revoke NAME\n"
           "        Revoke the live token NAME.\n"
-          "    db migrate\n"
-          "        Create the database or bring its schema up to date.\n"
+          "    db migrate | db export [--output FILE] | db import FILE\n"
+          "        Create the database or bring its schema up to date; move a whole\n"
+          "        directory between databases (SQLite and PostgreSQL) as JSON Lines.\n"
           "    import [--batch N] FILE.jsonl|-\n"
           "        Load Users and Groups from JSON Lines, one resource per line, in large\n"
           "        transactions (migrations, benchmarks).\n"
@@ -76,6 +77,12 @@ static void help(void)
           "        The users of a tenant as the application sees them (--url only).\n"
           "    group list|show|create|delete|add-member|remove-member\n"
           "        The groups of a tenant (--url only).\n"
+          "    log [--status 4xx] [--user U] [--follow] [--json | --csv] ...\n"
+          "        The provisioning log of a tenant (--url only).\n"
+          "    webhook list|create|show|enable|disable|delete|deliveries\n"
+          "        Webhooks: the change feed pushed to a URL (--url only).\n"
+          "    events [--after N] [--follow]\n"
+          "        Read the change feed (--url only).\n"
           "\n"
           "    \"scimctl COMMAND --help\" describes each command in detail.\n"
           "\n"
@@ -394,6 +401,12 @@ int main(int argc, char **argv)
         rc = scimctl_user(&c, n, args);
     } else if (strcmp(args[0], "group") == 0) {
         rc = scimctl_group(&c, n, args);
+    } else if (strcmp(args[0], "log") == 0) {
+        rc = scimctl_log(&c, n, args);
+    } else if (strcmp(args[0], "webhook") == 0) {
+        rc = scimctl_webhook(&c, n, args);
+    } else if (strcmp(args[0], "events") == 0) {
+        rc = scimctl_events(&c, n, args);
     } else if (strcmp(args[0], "db") == 0) {
         if (c.url && !wants_help(n, args)) {
             scimctl_errorf("db: works on the database; use --db instead of --url");

@@ -58,6 +58,11 @@ int scimctl_tenant(struct scimctl *c, int argc, char **argv);
 int scimctl_settings(struct scimctl *c, int argc, char **argv);
 int scimctl_user(struct scimctl *c, int argc, char **argv);
 int scimctl_group(struct scimctl *c, int argc, char **argv);
+/* `scimctl log ...` (log.c): the provisioning log; argv[0] is "log". */
+int scimctl_log(struct scimctl *c, int argc, char **argv);
+/* `scimctl webhook ...` (webhook.c) and `scimctl events` (events.c): argv[0] is the name. */
+int scimctl_webhook(struct scimctl *c, int argc, char **argv);
+int scimctl_events(struct scimctl *c, int argc, char **argv);
 
 /* True when `a` is -h or --help. */
 int scimctl_is_help(const char *a);

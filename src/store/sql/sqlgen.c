@@ -128,6 +128,162 @@ const struct scim_sql_dialect scim_sql_dialect_sqlite = {
     .match_pattern = sqlite_match_pattern,
 };
 
+/* ---- PostgreSQL dialect -------------------------------------------------------------- */
+
+static int pg_placeholder(struct scim_buf *b, int n)
+{
+    return scim_buf_printf(b, "$%d", n);
+}
+
+/* src -> 'a' -> 'b' (jsonb); keys were checked by the generator (no quotes or backslashes). */
+static int pg_path(struct scim_buf *b, const char *src, const char *const *keys, size_t n)
+{
+    if (scim_buf_printf(b, "(%s)", src) < 0)
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        if (scim_buf_printf(b, " -> '%s'", keys[i]) < 0)
+            return -1;
+    return 0;
+}
+
+/* Typed extraction: only a JSON value of the matching type yields a value (else NULL), so a
+ * comparison never fails on a cast. Strings come out as text (->> of the last key). */
+static int pg_json_get(struct scim_buf *b, const char *src, const char *const *keys, size_t n,
+                       enum scim_atype t)
+{
+    struct scim_buf v;
+    scim_buf_init(&v, 0);
+    int rc = pg_path(&v, src, keys, n);
+    const char *j = scim_buf_str(&v);
+    if (rc == 0) {
+        switch (t) {
+        case SCIM_T_BOOLEAN:
+            rc = scim_buf_printf(b, "(CASE jsonb_typeof(%s) WHEN 'boolean' THEN (%s #>> '{}')::boolean END)",
+                                 j, j);
+            break;
+        case SCIM_T_INTEGER:
+        case SCIM_T_DECIMAL:
+            rc = scim_buf_printf(b, "(CASE jsonb_typeof(%s) WHEN 'number' THEN (%s #>> '{}')::numeric END)",
+                                 j, j);
+            break;
+        default:
+            rc = scim_buf_printf(b, "(%s #>> '{}')", j);
+            break;
+        }
+    }
+    scim_buf_release(&v);
+    return rc < 0 ? -1 : 0;
+}
+
+/* Elements of the array at the path; anything that is not an array iterates nothing. */
+static int pg_json_each(struct scim_buf *b, const char *src, const char *const *keys, size_t n,
+                        const char *alias)
+{
+    struct scim_buf v;
+    scim_buf_init(&v, 0);
+    int rc = pg_path(&v, src, keys, n);
+    const char *j = scim_buf_str(&v);
+    if (rc == 0)
+        rc = scim_buf_printf(b, "jsonb_array_elements(CASE jsonb_typeof(%s) WHEN 'array' THEN %s "
+                                "ELSE '[]'::jsonb END) WITH ORDINALITY AS %s(value, pos)",
+                             j, j, alias);
+    scim_buf_release(&v);
+    return rc < 0 ? -1 : 0;
+}
+
+static int pg_json_elem(struct scim_buf *b, const char *alias)
+{
+    return scim_buf_printf(b, "%s.value", alias);
+}
+
+static int pg_json_elem_pos(struct scim_buf *b, const char *alias)
+{
+    return scim_buf_printf(b, "%s.pos", alias);
+}
+
+static int pg_json_nonempty(struct scim_buf *b, const char *src, const char *const *keys, size_t n)
+{
+    struct scim_buf v;
+    scim_buf_init(&v, 0);
+    int rc = pg_path(&v, src, keys, n);
+    const char *j = scim_buf_str(&v);
+    if (rc == 0)
+        rc = scim_buf_printf(b, "coalesce(jsonb_array_length(CASE jsonb_typeof(%s) WHEN 'array' "
+                                "THEN %s END), 0) > 0", j, j);
+    scim_buf_release(&v);
+    return rc < 0 ? -1 : 0;
+}
+
+/* COLLATE "C": lower() then folds ASCII only, like the value folding in the generator and
+ * SQLite's NOCASE, whatever the database's default collation. */
+static int pg_fold(struct scim_buf *b, const char *expr)
+{
+    return scim_buf_printf(b, "lower((%s) COLLATE \"C\")", expr);
+}
+
+/* The columns are C-collated, so this is exactly the indexed expression lower(col). */
+static int pg_fold_column(struct scim_buf *b, const char *col)
+{
+    return scim_buf_printf(b, "lower(%s)", col);
+}
+
+static int pg_datetime_us(struct scim_buf *b, const char *expr)
+{
+    /* created by the PostgreSQL migration */
+    return scim_buf_printf(b, "scim_datetime_us(%s)", expr);
+}
+
+static const char *pg_match_op(bool ci)
+{
+    return ci ? " ILIKE " : " LIKE ";
+}
+
+static const char *pg_match_suffix(bool ci)
+{
+    (void)ci;
+    return " ESCAPE '\\'";
+}
+
+static char *pg_match_pattern(const char *value, enum scim_fop op, bool ci)
+{
+    (void)ci;
+    struct scim_buf b;
+    scim_buf_init(&b, 0);
+    int rc = 0;
+    if (op == SCIM_F_CO || op == SCIM_F_EW)
+        rc |= scim_buf_addc(&b, '%');
+    for (const char *p = value; *p && rc == 0; p++) {
+        if (*p == '%' || *p == '_' || *p == '\\')
+            rc |= scim_buf_addc(&b, '\\');
+        rc |= scim_buf_addc(&b, *p);
+    }
+    if (op == SCIM_F_CO || op == SCIM_F_SW)
+        rc |= scim_buf_addc(&b, '%');
+    if (rc) {
+        scim_buf_release(&b);
+        return NULL;
+    }
+    return scim_buf_take(&b);
+}
+
+const struct scim_sql_dialect scim_sql_dialect_pg = {
+    .name = "postgresql",
+    .true_sql = "true",
+    .false_sql = "false",
+    .placeholder = pg_placeholder,
+    .json_get = pg_json_get,
+    .json_each = pg_json_each,
+    .json_elem = pg_json_elem,
+    .json_elem_pos = pg_json_elem_pos,
+    .json_nonempty = pg_json_nonempty,
+    .fold = pg_fold,
+    .datetime_us = pg_datetime_us,
+    .match_op = pg_match_op,
+    .match_suffix = pg_match_suffix,
+    .match_pattern = pg_match_pattern,
+    .fold_column = pg_fold_column,
+};
+
 /* ---- fragments ----------------------------------------------------------------------- */
 
 void scim_sql_frag_init(struct scim_sql_frag *f)
@@ -182,7 +338,11 @@ struct operand {
     enum special sp;
 };
 
-#define SQL_ERR_FULL(g) scim_err_set((g)->err, 400, SCIM_TYPE_INVALID_FILTER, "filter is too complex")
+/* A buffer append fails at the buffer's cap (the filter is too complex: 400) or when out of
+ * memory (errno ENOMEM: 500). */
+#define SQL_ERR_FULL(g)                                                                            \
+    (errno == ENOMEM ? scim_err_nomem((g)->err)                                                    \
+                     : scim_err_set((g)->err, 400, SCIM_TYPE_INVALID_FILTER, "filter is too complex"))
 
 #define bad_filter(g, pos, fmt, arg) \
     scim_err_set_pos((g)->err, 400, SCIM_TYPE_INVALID_FILTER, (pos), fmt, (arg))
@@ -289,6 +449,22 @@ static int set_expr(struct gen *g, struct operand *o, const char *s)
     return 0;
 }
 
+/* A case-insensitive column (nocase): as is where its collation ignores case, else the
+ * dialect's folded column expression. */
+static int set_nocase_col(struct gen *g, struct operand *o, const char *col)
+{
+    o->nocase = o->indexed = true;
+    if (!g->d->fold_column)
+        return set_expr(g, o, col);
+    struct scim_buf tmp;
+    scim_buf_init(&tmp, sizeof(o->expr));
+    if (g->d->fold_column(&tmp, col) < 0) {
+        scim_buf_release(&tmp);
+        return SQL_ERR_FULL(g);
+    }
+    return set_expr_buf(g, o, &tmp);
+}
+
 static void operand_init(struct operand *o, enum scim_atype t, bool case_exact)
 {
     memset(o, 0, sizeof(*o));
@@ -337,8 +513,7 @@ static int elem_operand(struct gen *g, const struct ctx *c, const char *name, in
     case CTX_EMAILS:
         operand_init(o, s->type, s->case_exact);
         if (scim_streq_ci(s->name, "value")) {
-            o->nocase = o->indexed = true;
-            return set_expr(g, o, "em.value");
+            return set_nocase_col(g, o, "em.value");
         }
         if (scim_streq_ci(s->name, "type"))
             return set_expr(g, o, "em.type");
@@ -503,13 +678,11 @@ static int root_operand(struct gen *g, const struct scim_schema *schema, const s
     if (core && !s) {
         if (g->rt->kind == SCIM_RT_USER && scim_streq_ci(a->name, "userName")) {
             operand_init(o, SCIM_T_STRING, false);
-            o->nocase = o->indexed = true;
-            return set_expr(g, o, "r.user_name");
+            return set_nocase_col(g, o, "r.user_name");
         }
         if (scim_streq_ci(a->name, "displayName")) {
             operand_init(o, SCIM_T_STRING, false);
-            o->nocase = o->indexed = true;
-            return set_expr(g, o, "r.display_name");
+            return set_nocase_col(g, o, "r.display_name");
         }
         if (g->rt->kind == SCIM_RT_USER && scim_streq_ci(a->name, "active")) {
             operand_init(o, SCIM_T_BOOLEAN, false);
@@ -590,7 +763,10 @@ static int compile_pattern(struct gen *g, const struct scim_filter *f, const str
             scim_ascii_lower(lo);
         char *hi = prefix_upper(lo, o->nocase);
         int rc = emit(g, "(") | emit(g, o->expr) | emit(g, " >= ");
-        rc = rc ? rc : bind_take(g, lo);
+        if (rc)
+            free(lo); /* bind_take frees it only when it gets it */
+        else
+            rc = bind_take(g, lo);
         if (rc == 0)
             rc = emit(g, " AND ") | emit(g, o->expr) | emit(g, " < ");
         if (rc == 0 && hi && *hi) {
@@ -614,7 +790,8 @@ static int compile_pr(struct gen *g, const struct operand *o)
         return emit(g, g->d->true_sql);
     if (emit(g, "(") < 0 || emit(g, o->expr) < 0 || emit(g, " IS NOT NULL") < 0)
         return -1;
-    if (o->json) {
+    bool typed = o->type == SCIM_T_BOOLEAN || o->type == SCIM_T_INTEGER || o->type == SCIM_T_DECIMAL;
+    if (o->json && !typed) { /* typed extractions are never text */
         if (emit(g, " AND ") < 0 || emit(g, o->expr) < 0 || emit(g, " NOT IN ('', '[]', '{}')") < 0)
             return -1;
     } else if (o->type == SCIM_T_STRING || o->type == SCIM_T_REFERENCE) {
@@ -721,6 +898,15 @@ static int compile_cmp(struct gen *g, const struct scim_filter *f, const struct 
                 }
                 g->next_param++;
             }
+        }
+    } else if (is_string && o->nocase && g->d->fold_column) {
+        /* the column expression is folded (lower(col)): fold the value the same way */
+        rc = emit(g, o->expr) | emit(g, cmp_sql(f->op));
+        if (rc == 0) {
+            char *lo = scim_strdup(value_text(&f->val));
+            if (lo)
+                scim_ascii_lower(lo);
+            rc = bind_take(g, lo);
         }
     } else if (is_string && !o->case_exact && !o->nocase) {
         struct scim_buf tmp;

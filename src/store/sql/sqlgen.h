@@ -61,9 +61,17 @@ struct scim_sql_dialect {
     const char *(*match_op)(bool case_insensitive);
     const char *(*match_suffix)(bool case_insensitive);
     char *(*match_pattern)(const char *value, enum scim_fop op, bool case_insensitive);
+    /* Case-insensitive columns (userName, displayName, emails.value). NULL: the column's
+     * collation ignores case (SQLite NOCASE), so it is compared as is. Otherwise the column
+     * expression to compare instead (PostgreSQL: lower(col), served by an expression index),
+     * and values compared with it are folded (ASCII) before binding. */
+    int (*fold_column)(struct scim_buf *b, const char *col);
 };
 
 extern const struct scim_sql_dialect scim_sql_dialect_sqlite;
+/* PostgreSQL: $n placeholders, jsonb operators, lower() expression indexes on C-collated
+ * columns, LIKE/ILIKE with ESCAPE. Needs the function scim_datetime_us(text) from its migration. */
+extern const struct scim_sql_dialect scim_sql_dialect_pg;
 
 /* A compiled WHERE fragment and its parameters. */
 struct scim_sql_frag {

@@ -5,6 +5,7 @@
  * a time, handed out by the pool (mutex + condition variable). Writers take the database write
  * lock up front with BEGIN IMMEDIATE, so two read-then-write transactions never deadlock on a
  * lock upgrade; busy_timeout makes them queue instead of failing. */
+#include <errno.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdlib.h>
@@ -13,7 +14,9 @@
 #include <stdarg.h>
 
 #include "common/util.h"
+#include "store/events.h"
 #include "store/sql/sqlgen.h"
+#include "store/sqlite/sqlite_feed.h"
 #include "store/store_impl.h"
 
 enum stmt_id {
@@ -47,6 +50,7 @@ enum stmt_id {
     S_GROUPS_DIRECT,
     S_TENANT_GET_BY_ID,
     S_TENANT_GET_BY_NAME,
+    S_MEMBER_EXISTS,
     S_COUNT
 };
 
@@ -82,7 +86,7 @@ static const char *const stmt_sql[S_COUNT] = {
                    "version = version + 1, last_modified = ? WHERE pk = ? AND version = ?",
     [S_RES_DELETE] = "DELETE FROM resources WHERE pk = ?",
     /* kind IN (0, 1) lets the (tenant_id, kind, id) index serve a lookup of either kind */
-    [S_RES_PK] = "SELECT pk FROM resources WHERE tenant_id = ? AND kind IN (0, 1) AND id = ? "
+    [S_RES_PK] = "SELECT pk, kind FROM resources WHERE tenant_id = ? AND kind IN (0, 1) AND id = ? "
                  "AND deprovisioned = 0",
     [S_EMAILS_DELETE] = "DELETE FROM emails WHERE resource_pk = ?",
     [S_EMAILS_INSERT] = "INSERT INTO emails(resource_pk, tenant_id, value, type, primary_) "
@@ -106,6 +110,7 @@ static const char *const stmt_sql[S_COUNT] = {
                         "JOIN resources g ON g.pk = m.group_pk WHERE m.member_pk = ? ORDER BY m.seq",
     [S_TENANT_GET_BY_ID] = "SELECT id, name, created, disabled, settings FROM tenants WHERE id = ?",
     [S_TENANT_GET_BY_NAME] = "SELECT id, name, created, disabled, settings FROM tenants WHERE name = ?",
+    [S_MEMBER_EXISTS] = "SELECT 1 FROM members WHERE group_pk = ? AND member_pk = ?",
     /* direct groups, then the groups reached through nested groups (UNION stops cycles) */
     [S_GROUPS_OF] = "WITH RECURSIVE anc(pk) AS ("
                     " SELECT group_pk FROM members WHERE member_pk = ?1"
@@ -155,10 +160,32 @@ static const char *const migrations[] = {
     "ALTER TABLE members ADD COLUMN origin TEXT NOT NULL DEFAULT 'scim';"
     "CREATE INDEX tokens_tenant ON tokens(tenant_id);"
     "CREATE INDEX emails_resource_primary ON emails(resource_pk, primary_);",
-    /* 3: SCIM lists and counts only live rows (deprovisioned = 0); with the flag in an index
+    /* 3: the provisioning log (issue 5). AUTOINCREMENT: ids never come back after a prune or a
+     * tenant deletion, so "entries after id N" stays a valid way to follow the log. */
+    "CREATE TABLE provisioning_log(id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " tenant_id INTEGER NOT NULL, time INTEGER NOT NULL, request_id TEXT,"
+    " bulk_index INTEGER NOT NULL DEFAULT 0, token TEXT, client TEXT, method TEXT, path TEXT,"
+    " resource_type TEXT, resource_id TEXT, user_name TEXT COLLATE NOCASE,"
+    " display_name TEXT COLLATE NOCASE, status INTEGER NOT NULL, scim_type TEXT, detail TEXT,"
+    " latency_us INTEGER, compat TEXT);"
+    "CREATE INDEX provisioning_log_tenant ON provisioning_log(tenant_id);" /* + rowid: id order */
+    "CREATE INDEX provisioning_log_time ON provisioning_log(time);"
+    "CREATE INDEX provisioning_log_user ON provisioning_log(tenant_id, user_name);",
+    /* 4: the change feed and webhooks (issue 5; store/sqlite/feed.c) */
+    "CREATE TABLE event_seq(tenant_id INTEGER PRIMARY KEY, last_seq INTEGER NOT NULL);"
+    "CREATE TABLE events(tenant_id INTEGER NOT NULL, seq INTEGER NOT NULL, created INTEGER NOT NULL,"
+    " type TEXT NOT NULL, data TEXT NOT NULL, PRIMARY KEY(tenant_id, seq)) WITHOUT ROWID;"
+    "CREATE TABLE webhooks(pk INTEGER PRIMARY KEY, tenant_id INTEGER NOT NULL, id TEXT NOT NULL UNIQUE,"
+    " url TEXT NOT NULL, secret TEXT NOT NULL, event_types TEXT NOT NULL,"
+    " enabled INTEGER NOT NULL DEFAULT 1, created INTEGER NOT NULL,"
+    " delivered_seq INTEGER NOT NULL DEFAULT 0, attempts INTEGER NOT NULL DEFAULT 0,"
+    " next_attempt INTEGER NOT NULL DEFAULT 0, last_attempt INTEGER, last_success INTEGER,"
+    " last_status INTEGER, last_error TEXT, lease_owner TEXT, lease_expires INTEGER NOT NULL DEFAULT 0);"
+    "CREATE INDEX webhooks_tenant ON webhooks(tenant_id);",
+    /* 5: SCIM lists and counts only live rows (deprovisioned = 0); with the flag in an index
      * they are answered from the index alone. Without it every unfiltered page (count(*) and
      * OFFSET) read the whole table: 1 s per GET /Users page at 1M users (BENCHMARKS.md). */
-    "CREATE INDEX resources_live ON resources(tenant_id, kind, deprovisioned);",
+    "CREATE INDEX IF NOT EXISTS resources_live ON resources(tenant_id, kind, deprovisioned);",
 };
 
 struct conn {
@@ -201,6 +228,10 @@ static sqlite3_stmt *stmt(struct conn *c, enum stmt_id id, struct scim_err *err)
     return c->st[id];
 }
 
+/* Text and blobs are bound SQLITE_STATIC: the caller's buffers outlive the step, and a
+ * static binding never allocates, whereas a failed copy (SQLITE_TRANSIENT out of memory)
+ * left the parameter NULL while the statement still ran: a token or resource "not found",
+ * a member silently skipped. Clearing the bindings here leaves no pointer behind. */
 static void done(sqlite3_stmt *s)
 {
     if (s) {
@@ -243,7 +274,7 @@ static void rollback(struct conn *c)
 
 static int bind_text_or_null(sqlite3_stmt *s, int i, const char *v)
 {
-    return v ? sqlite3_bind_text(s, i, v, -1, SQLITE_TRANSIENT) : sqlite3_bind_null(s, i);
+    return v ? sqlite3_bind_text(s, i, v, -1, SQLITE_STATIC) : sqlite3_bind_null(s, i);
 }
 
 static const char *col_text(sqlite3_stmt *s, int i)
@@ -539,7 +570,7 @@ static int read_row(struct conn *c, int64_t tenant, enum scim_rtype kind, const 
         return -1;
     sqlite3_bind_int64(s, 1, tenant);
     sqlite3_bind_int(s, 2, (int)kind);
-    sqlite3_bind_text(s, 3, id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(s, 3, id, -1, SQLITE_STATIC);
     int rc = sqlite3_step(s);
     if (rc == SQLITE_DONE) {
         done(s);
@@ -641,7 +672,7 @@ static int sync_emails(struct conn *c, int64_t tenant, int64_t pk, json_t *doc, 
         json_t *prim = json_object_get(e, "primary");
         sqlite3_bind_int64(s, 1, pk);
         sqlite3_bind_int64(s, 2, tenant);
-        sqlite3_bind_text(s, 3, v, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(s, 3, v, -1, SQLITE_STATIC);
         bind_text_or_null(s, 4, json_string_value(json_object_get(e, "type")));
         if (json_is_boolean(prim))
             sqlite3_bind_int(s, 5, json_is_true(prim));
@@ -654,26 +685,56 @@ static int sync_emails(struct conn *c, int64_t tenant, int64_t pk, json_t *doc, 
 }
 
 /* pk of a resource of either kind: 1 found, 0 absent, -1 error. */
-static int lookup_pk(struct conn *c, int64_t tenant, const char *id, int64_t *pk, struct scim_err *err)
+static int lookup_pk(struct conn *c, int64_t tenant, const char *id, int64_t *pk, int *kind,
+                     struct scim_err *err)
 {
     sqlite3_stmt *s = stmt(c, S_RES_PK, err);
     if (!s)
         return -1;
     sqlite3_bind_int64(s, 1, tenant);
-    sqlite3_bind_text(s, 2, id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(s, 2, id, -1, SQLITE_STATIC);
     int rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW)
+    if (rc == SQLITE_ROW) {
         *pk = sqlite3_column_int64(s, 0);
+        if (kind)
+            *kind = sqlite3_column_int(s, 1);
+    }
     done(s);
     if (rc == SQLITE_ROW)
         return 1;
     return rc == SQLITE_DONE ? 0 : db_fail(c, err, "member lookup");
 }
 
+/* The change feed's view of one group write: the events collected so far and the memberships
+ * a "clear" removed, so that a member cleared and added back by the same write (a PUT or a
+ * replace of members) yields no event. */
+struct mev {
+    json_t *events;     /* array (store/events.h) */
+    const char *gid;    /* the group's id and displayName */
+    const char *gname;
+    json_t *cleared;    /* object: member id -> kind, or NULL */
+    json_t *added;      /* when set, member_added events wait here so that removals come first */
+};
+
+/* 1 if the membership row exists, 0 if not, -1 error. */
+static int member_exists(struct conn *c, int64_t group_pk, int64_t member_pk, struct scim_err *err)
+{
+    sqlite3_stmt *s = stmt(c, S_MEMBER_EXISTS, err);
+    if (!s)
+        return -1;
+    sqlite3_bind_int64(s, 1, group_pk);
+    sqlite3_bind_int64(s, 2, member_pk);
+    int rc = sqlite3_step(s);
+    done(s);
+    if (rc == SQLITE_ROW)
+        return 1;
+    return rc == SQLITE_DONE ? 0 : db_fail(c, err, "member exists");
+}
+
 /* Adds members one row each (no read of the member list): unknown ids and the group itself
- * are skipped and counted. */
+ * are skipped and counted. A membership that did not exist before yields group.member_added. */
 static int add_members(struct conn *c, int64_t tenant, int64_t group_pk, json_t *members,
-                       const char *origin, int *skipped, struct scim_err *err)
+                       const char *origin, int *skipped, struct mev *ev, struct scim_err *err)
 {
     size_t i;
     json_t *m;
@@ -681,12 +742,23 @@ static int add_members(struct conn *c, int64_t tenant, int64_t group_pk, json_t 
         const char *v = json_is_string(m) ? json_string_value(m)
                                           : json_string_value(json_object_get(m, "value"));
         int64_t mpk = 0;
-        int found = v ? lookup_pk(c, tenant, v, &mpk, err) : 0;
+        int mkind = -1;
+        int found = v ? lookup_pk(c, tenant, v, &mpk, &mkind, err) : 0;
         if (found < 0)
             return -1;
         if (!found || mpk == group_pk) {
             (*skipped)++;
             continue;
+        }
+        int existed = member_exists(c, group_pk, mpk, err);
+        if (existed < 0)
+            return -1;
+        if (!existed) {
+            if (ev->cleared && json_object_get(ev->cleared, v))
+                json_object_del(ev->cleared, v); /* cleared and added back: no change */
+            else if (scim_events_member(ev->added ? ev->added : ev->events, ev->gid, ev->gname, v,
+                                        mkind, true, err) < 0)
+                return -1;
         }
         sqlite3_stmt *s = stmt(c, S_MEMBER_INSERT, err);
         if (!s)
@@ -703,8 +775,25 @@ static int add_members(struct conn *c, int64_t tenant, int64_t group_pk, json_t 
     return 0;
 }
 
+/* The kind of a resource by id (deprovisioned included): SCIM_RT_* or -1. */
+static int kind_of(struct conn *c, int64_t tenant, const char *id)
+{
+    sqlite3_stmt *q = NULL;
+    struct scim_err ignored;
+    int kind = -1;
+    if (prepare_dyn(c, "SELECT kind FROM resources WHERE tenant_id = ? AND kind IN (0, 1) AND id = ?",
+                    &q, &ignored) < 0)
+        return -1;
+    sqlite3_bind_int64(q, 1, tenant);
+    sqlite3_bind_text(q, 2, id, -1, SQLITE_TRANSIENT);
+    if (sqlite3_step(q) == SQLITE_ROW)
+        kind = sqlite3_column_int(q, 0);
+    sqlite3_finalize(q);
+    return kind;
+}
+
 static int remove_members(struct conn *c, int64_t tenant, int64_t group_pk, json_t *ids,
-                          bool any_origin, struct scim_err *err)
+                          bool any_origin, struct mev *ev, struct scim_err *err)
 {
     size_t i;
     json_t *m;
@@ -718,14 +807,102 @@ static int remove_members(struct conn *c, int64_t tenant, int64_t group_pk, json
             return -1;
         sqlite3_bind_int64(s, 1, group_pk);
         sqlite3_bind_int64(s, 2, tenant);
-        sqlite3_bind_text(s, 3, v, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(s, 3, v, -1, SQLITE_STATIC);
         sqlite3_bind_int(s, 4, any_origin);
         int rc = sqlite3_step(s);
         done(s);
         if (rc != SQLITE_DONE)
             return db_fail(c, err, "member delete");
+        if (sqlite3_changes(c->db) > 0 &&
+            scim_events_member(ev->events, ev->gid, ev->gname, v, kind_of(c, tenant, v), false,
+                               err) < 0)
+            return -1;
     }
     return 0;
+}
+
+/* Before a "clear" of a group's SCIM members: remembers them in ev->cleared (id -> kind). */
+static int note_cleared(struct conn *c, int64_t group_pk, struct mev *ev, struct scim_err *err)
+{
+    sqlite3_stmt *q = NULL;
+    int step;
+    if (!(ev->cleared = json_object()))
+        return scim_err_nomem(err);
+    if (prepare_dyn(c, "SELECT x.id, x.kind FROM members mb JOIN resources x ON x.pk = mb.member_pk "
+                       "WHERE mb.group_pk = ? AND mb.origin = 'scim' ORDER BY mb.seq", &q, err) < 0)
+        return -1;
+    sqlite3_bind_int64(q, 1, group_pk);
+    while ((step = sqlite3_step(q)) == SQLITE_ROW) {
+        if (json_object_set_new(ev->cleared, col_text(q, 0), json_integer(sqlite3_column_int(q, 1))) < 0) {
+            sqlite3_finalize(q);
+            return scim_err_nomem(err);
+        }
+    }
+    sqlite3_finalize(q);
+    return step == SQLITE_DONE ? 0 : db_fail(c, err, "members of");
+}
+
+/* After the adds: the cleared members that did not come back are removals. */
+static int flush_cleared(struct mev *ev, struct scim_err *err)
+{
+    const char *id;
+    json_t *k;
+    json_object_foreach(ev->cleared, id, k) {
+        if (scim_events_member(ev->events, ev->gid, ev->gname, id, (int)json_integer_value(k),
+                               false, err) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* Before a resource leaves groups (delete, deprovision): group.member_removed for each group
+ * it is a member of (only origin-"scim" memberships when scim_only). */
+static int note_leaving(struct conn *c, int64_t tenant, const char *id, int kind, int64_t pk,
+                        bool scim_only, json_t *events, struct scim_err *err)
+{
+    sqlite3_stmt *q = NULL;
+    int step;
+    (void)tenant;
+    if (prepare_dyn(c, scim_only ? "SELECT g.id, g.display_name FROM members m JOIN resources g "
+                                   "ON g.pk = m.group_pk WHERE m.member_pk = ? AND m.origin = 'scim' "
+                                   "ORDER BY m.seq"
+                                 : "SELECT g.id, g.display_name FROM members m JOIN resources g "
+                                   "ON g.pk = m.group_pk WHERE m.member_pk = ? ORDER BY m.seq",
+                    &q, err) < 0)
+        return -1;
+    sqlite3_bind_int64(q, 1, pk);
+    while ((step = sqlite3_step(q)) == SQLITE_ROW) {
+        if (scim_events_member(events, col_text(q, 0), col_text(q, 1), id, kind, false, err) < 0) {
+            sqlite3_finalize(q);
+            return -1;
+        }
+    }
+    sqlite3_finalize(q);
+    return step == SQLITE_DONE ? 0 : db_fail(c, err, "groups of");
+}
+
+/* Inserts the collected events in the open transaction. */
+static int feed_insert(struct conn *c, int64_t tenant, json_t *events, struct scim_err *err)
+{
+    return scim_sqlite_feed_insert(c->db, tenant, events, err);
+}
+
+/* A resource's doc for event comparison: the attributes of `res` (deep copies), without the
+ * member lists (they have their own events and may be large). */
+static json_t *doc_snapshot(json_t *res)
+{
+    json_t *o = json_object();
+    const char *key;
+    json_t *v;
+    json_object_foreach(res, key, v) {
+        if (!o || strcmp(key, "members") == 0 || strcmp(key, "groups") == 0)
+            continue;
+        if (json_object_set_new(o, key, json_deep_copy(v)) < 0) {
+            json_decref(o);
+            return NULL;
+        }
+    }
+    return o;
 }
 
 /* Runs a one-off statement with bound parameters described by `types` (one letter each:
@@ -786,7 +963,7 @@ static int check_unique_email(struct conn *c, int64_t tenant, int64_t self_pk, j
                        "AND r.pk <> ? AND " PRIMARY_OR_ONLY " LIMIT 1", &q, err) < 0)
         return -1;
     sqlite3_bind_int64(q, 1, tenant);
-    sqlite3_bind_text(q, 2, mail, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(q, 2, mail, -1, SQLITE_STATIC);
     sqlite3_bind_int64(q, 3, self_pk);
     rc = sqlite3_step(q);
     sqlite3_finalize(q);
@@ -813,7 +990,7 @@ static int find_cand(struct conn *c, const char *sql, int64_t tenant, const char
     if (prepare_dyn(c, sql, &q, err) < 0)
         return -1;
     sqlite3_bind_int64(q, 1, tenant);
-    sqlite3_bind_text(q, 2, value, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(q, 2, value, -1, SQLITE_STATIC);
     rc = sqlite3_step(q);
     if (rc == SQLITE_ROW) {
         k->pk = sqlite3_column_int64(q, 0);
@@ -869,8 +1046,8 @@ static int takeover_target(struct conn *c, int64_t tenant, enum scim_rtype kind,
                         "ORDER BY pk LIMIT 1", tenant, dn, k, err);
 }
 
-static int join_default_groups(struct conn *c, int64_t tenant, int64_t user_pk, json_t *groups,
-                               struct scim_err *err)
+static int join_default_groups(struct conn *c, int64_t tenant, int64_t user_pk, const char *uid,
+                               json_t *groups, json_t *events, struct scim_err *err)
 {
     size_t i;
     json_t *g;
@@ -889,6 +1066,21 @@ static int join_default_groups(struct conn *c, int64_t tenant, int64_t user_pk, 
                                 "WHERE tenant_id = ? AND kind = 1 AND id = ?", err, "iit", now, tenant,
                              gid) < 0)
             return -1;
+        if (n > 0) {
+            struct row gr;
+            char *gdoc = NULL;
+            json_t *gj = NULL;
+            json_error_t je;
+            if (read_row(c, tenant, SCIM_RT_GROUP, gid, &gr, &gdoc, err) < 0)
+                return -1;
+            gj = gdoc ? json_loads(gdoc, 0, &je) : NULL;
+            free(gdoc);
+            int rc = scim_events_member(events, gid, json_string_value(json_object_get(gj, "displayName")),
+                                        uid, SCIM_RT_USER, true, err);
+            json_decref(gj);
+            if (rc < 0)
+                return -1;
+        }
     }
     return 0;
 }
@@ -910,6 +1102,11 @@ static int sqlite_create_ex(struct scim_store *st, int64_t tenant, enum scim_rty
     bool revive = false;
     int skipped = 0, rc = -1, found = 0;
     int64_t pk;
+    json_t *evs = json_array(), *old = NULL;
+    if (!evs) {
+        scim_err_nomem(err);
+        goto out;
+    }
     if (begin_write(c, err) < 0)
         goto out;
     if (scim && (found = takeover_target(c, tenant, kind, doc, set, &cand, &revive, err)) < 0)
@@ -961,6 +1158,13 @@ static int sqlite_create_ex(struct scim_store *st, int64_t tenant, enum scim_rty
             w->linked = !revive;
             w->revived = revive;
         }
+        if (!revive && !(old = json_loads(cand.doc_text, 0, &je))) {
+            scim_err_internal(err, "sqlite: cannot read the linked resource");
+            goto out;
+        }
+        if (scim_events_resource(evs, kind, id, old, merged, revive ? SCIM_EV_REVIVED : SCIM_EV_LINKED,
+                                 err) < 0)
+            goto out;
     } else {
         extract_cols(kind, doc, &k);
         if (!(doc_text = json_dumps(doc, JSON_COMPACT))) {
@@ -976,7 +1180,7 @@ static int sqlite_create_ex(struct scim_store *st, int64_t tenant, enum scim_rty
             goto out;
         sqlite3_bind_int64(q, 1, tenant);
         sqlite3_bind_int(q, 2, (int)kind);
-        sqlite3_bind_text(q, 3, id, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(q, 3, id, -1, SQLITE_STATIC);
         bind_text_or_null(q, 4, k.user_name);
         bind_text_or_null(q, 5, k.external_id);
         bind_text_or_null(q, 6, k.display_name);
@@ -999,14 +1203,21 @@ static int sqlite_create_ex(struct scim_store *st, int64_t tenant, enum scim_rty
             goto out;
         if (kind == SCIM_RT_USER && sync_emails(c, tenant, pk, doc, false, err) < 0)
             goto out;
+        if (scim_events_resource(evs, kind, id, NULL, doc, 0, err) < 0)
+            goto out;
     }
     if (kind == SCIM_RT_USER && set && set->unique_emails &&
         check_unique_email(c, tenant, pk, found ? merged : doc, err) < 0)
         goto out;
+    struct mev mev = {.events = evs, .gid = id,
+                      .gname = k.display_name};
     if (kind == SCIM_RT_GROUP && members &&
-        add_members(c, tenant, pk, members, scim ? "scim" : "local", &skipped, err) < 0)
+        add_members(c, tenant, pk, members, scim ? "scim" : "local", &skipped, &mev, err) < 0)
         goto out;
-    if (kind == SCIM_RT_USER && scim && set && join_default_groups(c, tenant, pk, set->default_groups, err) < 0)
+    if (kind == SCIM_RT_USER && scim && set &&
+        join_default_groups(c, tenant, pk, id, set->default_groups, evs, err) < 0)
+        goto out;
+    if (feed_insert(c, tenant, evs, err) < 0)
         goto out;
     if (!(flags & SCIM_STORE_NO_OUTPUT) && get_resource(c, tenant, kind, id, flags, out, NULL, err) < 0)
         goto out;
@@ -1019,12 +1230,16 @@ static int sqlite_create_ex(struct scim_store *st, int64_t tenant, enum scim_rty
     }
     if (skipped_members)
         *skipped_members = skipped;
+    if (json_array_size(evs) > 0)
+        scim_store_events_notify(st);
     rc = 0;
 out:
     release(s, c);
     free(doc_text);
     free(cand.doc_text);
     json_decref(merged);
+    json_decref(old);
+    json_decref(evs);
     return rc;
 }
 
@@ -1066,17 +1281,28 @@ static int sqlite_update_ex(struct scim_store *st, int64_t tenant, enum scim_rty
     struct sqlite_store *s = ss(st);
     struct conn *c = acquire(s);
     struct scim_store_change chg = {0};
-    json_t *current = NULL;
+    json_t *current = NULL, *old = NULL, *evs = json_array();
     char *doc_text = NULL;
     struct row r;
+    struct mev mev = {.events = evs, .gid = id, .added = json_array()};
     int rc = -1;
+    if (!evs || !mev.added) {
+        scim_err_nomem(err);
+        goto out;
+    }
     if (begin_write(c, err) < 0)
         goto out;
     unsigned load = flags & (SCIM_STORE_LOAD_MEMBERS | SCIM_STORE_GROUPS | SCIM_STORE_ADMIN);
     if (get_resource(c, tenant, kind, id, load, &current, &r, err) < 0)
         goto out;
+    /* the callback may change `current` in place: keep what the feed compares against */
+    if (!(old = doc_snapshot(current))) {
+        scim_err_nomem(err);
+        goto out;
+    }
     if (fn(ctx, current, &chg, err) < 0)
         goto out; /* release() rolls back */
+    mev.gname = json_string_value(json_object_get(chg.doc ? chg.doc : old, "displayName"));
     bool members_changed = kind == SCIM_RT_GROUP &&
                            (chg.members_clear || nonempty(chg.members_add) || nonempty(chg.members_remove));
     if (chg.modified || members_changed) {
@@ -1131,7 +1357,13 @@ static int sqlite_update_ex(struct scim_store *st, int64_t tenant, enum scim_rty
         if (chg.doc && kind == SCIM_RT_USER && unique &&
             check_unique_email(c, tenant, r.pk, chg.doc, err) < 0)
             goto out;
+        if ((chg.doc || chg.password_hash) &&
+            scim_events_resource(evs, kind, id, old, chg.doc ? chg.doc : old,
+                                 chg.password_hash ? SCIM_EV_PASSWORD : 0, err) < 0)
+            goto out;
         if (kind == SCIM_RT_GROUP) {
+            if (chg.members_clear && note_cleared(c, r.pk, &mev, err) < 0)
+                goto out;
             if (chg.members_clear) {
                 if (!(q = stmt(c, S_MEMBERS_CLEAR, err)))
                     goto out;
@@ -1144,12 +1376,21 @@ static int sqlite_update_ex(struct scim_store *st, int64_t tenant, enum scim_rty
                 }
             }
             if (chg.members_remove &&
-                remove_members(c, tenant, r.pk, chg.members_remove, admin, err) < 0)
+                remove_members(c, tenant, r.pk, chg.members_remove, admin, &mev, err) < 0)
                 goto out;
             if (chg.members_add && add_members(c, tenant, r.pk, chg.members_add,
-                                               admin ? "local" : "scim", &chg.skipped_members, err) < 0)
+                                               admin ? "local" : "scim", &chg.skipped_members,
+                                               &mev, err) < 0)
                 goto out;
+            if (flush_cleared(&mev, err) < 0)
+                goto out;
+            if (json_array_extend(evs, mev.added) < 0) {
+                scim_err_nomem(err);
+                goto out;
+            }
         }
+        if (feed_insert(c, tenant, evs, err) < 0)
+            goto out;
     }
     if (out && !(flags & SCIM_STORE_NO_OUTPUT) &&
         get_resource(c, tenant, kind, id, flags & ~SCIM_STORE_LOAD_MEMBERS, out, NULL, err) < 0)
@@ -1161,11 +1402,17 @@ static int sqlite_update_ex(struct scim_store *st, int64_t tenant, enum scim_rty
         }
         goto out;
     }
+    if (json_array_size(evs) > 0)
+        scim_store_events_notify(st);
     rc = 0;
 out:
     release(s, c);
     json_decref(chg.doc);
     json_decref(current);
+    json_decref(old);
+    json_decref(evs);
+    json_decref(mev.cleared);
+    json_decref(mev.added);
     free(doc_text);
     return rc;
 }
@@ -1213,6 +1460,12 @@ static int sqlite_delete_ex(struct scim_store *st, int64_t tenant, enum scim_rty
     char *doc = NULL;
     int rc = -1;
     bool admin = (flags & SCIM_STORE_ADMIN) != 0;
+    json_t *evs = json_array(), *old = NULL;
+    json_error_t je;
+    if (!evs) {
+        scim_err_nomem(err);
+        goto out;
+    }
     if (begin_write(c, err) < 0)
         goto out;
     int found = read_row(c, tenant, kind, id, &r, &doc, err);
@@ -1226,11 +1479,23 @@ static int sqlite_delete_ex(struct scim_store *st, int64_t tenant, enum scim_rty
         scim_err_set(err, 412, NULL, "version mismatch");
         goto out;
     }
-    if (!admin && kind == SCIM_RT_USER && w && w->settings &&
-        w->settings->delete_mode == SCIM_DELETE_DEACTIVATE) {
+    if (!(old = json_loads(doc, 0, &je))) {
+        scim_err_internal(err, "sqlite: stored doc of %s is not JSON", id);
+        goto out;
+    }
+    bool deact = !admin && kind == SCIM_RT_USER && w && w->settings &&
+                 w->settings->delete_mode == SCIM_DELETE_DEACTIVATE;
+    /* the memberships it loses first, then the resource itself */
+    if (note_leaving(c, tenant, id, (int)kind, r.pk, deact, evs, err) < 0 ||
+        scim_events_resource(evs, kind, id, old, NULL, deact ? SCIM_EV_DEPROVISIONED : 0, err) < 0 ||
+        feed_insert(c, tenant, evs, err) < 0)
+        goto out;
+    if (deact) {
         if (deprovision(c, &r, doc, err) < 0)
             goto out;
         rc = commit(c, err);
+        if (rc == 0)
+            scim_store_events_notify(st);
         goto out;
     }
     /* the groups that lose this member change too */
@@ -1255,9 +1520,13 @@ static int sqlite_delete_ex(struct scim_store *st, int64_t tenant, enum scim_rty
         goto out;
     }
     rc = commit(c, err);
+    if (rc == 0)
+        scim_store_events_notify(st);
 out:
     release(s, c);
     free(doc);
+    json_decref(old);
+    json_decref(evs);
     return rc;
 }
 
@@ -1310,7 +1579,9 @@ static int list_sql(struct scim_store *st, int64_t tenant, enum scim_rtype kind,
         if (scim_sqlgen_where(&scim_sql_dialect_sqlite, rt, q->filter, tenant, 2, where, err) < 0)
             return -1;
         if (scim_buf_adds(&where->sql, ")") < 0)
-            return scim_err_set(err, 400, SCIM_TYPE_INVALID_FILTER, "filter is too complex");
+            return errno == ENOMEM ? scim_err_nomem(err)
+                                   : scim_err_set(err, 400, SCIM_TYPE_INVALID_FILTER,
+                                                  "filter is too complex");
     }
     return scim_sqlgen_order(&scim_sql_dialect_sqlite, rt, q->sort_by, q->descending, order, err);
 }
@@ -1538,9 +1809,9 @@ static int sqlite_token_create(struct scim_store *st, int64_t tenant, const char
     if (!q)
         goto out;
     sqlite3_bind_int64(q, 1, tenant);
-    sqlite3_bind_text(q, 2, name, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_blob(q, 3, hash, 32, SQLITE_TRANSIENT);
-    sqlite3_bind_text(q, 4, scopes, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(q, 2, name, -1, SQLITE_STATIC);
+    sqlite3_bind_blob(q, 3, hash, 32, SQLITE_STATIC);
+    sqlite3_bind_text(q, 4, scopes, -1, SQLITE_STATIC);
     sqlite3_bind_int64(q, 5, scim_now_us());
     if (expires_us > 0)
         sqlite3_bind_int64(q, 6, expires_us);
@@ -1568,7 +1839,7 @@ static int sqlite_token_find(struct scim_store *st, const unsigned char hash[32]
     sqlite3_stmt *q = stmt(c, S_TOKEN_FIND, err);
     if (!q)
         goto out;
-    sqlite3_bind_blob(q, 1, hash, 32, SQLITE_TRANSIENT);
+    sqlite3_bind_blob(q, 1, hash, 32, SQLITE_STATIC);
     sqlite3_bind_int64(q, 2, now_us);
     int step = sqlite3_step(q);
     if (step == SQLITE_ROW) {
@@ -1666,7 +1937,7 @@ static int sqlite_token_revoke(struct scim_store *st, int64_t tenant, const char
     if (q) {
         sqlite3_bind_int64(q, 1, scim_now_us());
         sqlite3_bind_int64(q, 2, tenant);
-        sqlite3_bind_text(q, 3, name, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(q, 3, name, -1, SQLITE_STATIC);
         if (sqlite3_step(q) != SQLITE_DONE)
             db_fail(c, err, "token revoke");
         else if (sqlite3_changes(c->db) == 0)
@@ -1699,8 +1970,8 @@ static int sqlite_secret(struct scim_store *st, const char *name, const unsigned
         db_fail(c, err, "secret insert");
         goto out;
     }
-    sqlite3_bind_text(q, 1, name, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_blob(q, 2, candidate, 32, SQLITE_TRANSIENT);
+    sqlite3_bind_text(q, 1, name, -1, SQLITE_STATIC);
+    sqlite3_bind_blob(q, 2, candidate, 32, SQLITE_STATIC);
     if (sqlite3_step(q) != SQLITE_DONE) {
         db_fail(c, err, "secret insert");
         goto out;
@@ -1712,7 +1983,7 @@ static int sqlite_secret(struct scim_store *st, const char *name, const unsigned
         db_fail(c, err, "secret select");
         goto out;
     }
-    sqlite3_bind_text(q, 1, name, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(q, 1, name, -1, SQLITE_STATIC);
     if (sqlite3_step(q) != SQLITE_ROW || sqlite3_column_bytes(q, 0) != 32) {
         scim_err_internal(err, "sqlite: secret %s missing or malformed", name);
         goto out;
@@ -1777,7 +2048,7 @@ static int import_members(struct conn *c, sqlite3_stmt *by_name, int64_t tenant,
         int64_t mpk = 0;
         int found = 0;
         if (v) {
-            found = lookup_pk(c, tenant, v, &mpk, err);
+            found = lookup_pk(c, tenant, v, &mpk, NULL, err);
         } else if (un) {
             sqlite3_bind_int64(by_name, 1, tenant);
             sqlite3_bind_text(by_name, 2, un, -1, SQLITE_STATIC);
@@ -1819,7 +2090,7 @@ static int import_one(struct conn *c, sqlite3_stmt **iq, int64_t tenant, int64_t
     extract_cols(it->kind, it->doc, &k);
     if (it->id) {
         snprintf(it->new_id, sizeof(it->new_id), "%s", it->id);
-        int found = lookup_pk(c, tenant, it->id, &pk, err);
+        int found = lookup_pk(c, tenant, it->id, &pk, NULL, err);
         if (found < 0)
             return -1;
         if (found) {
@@ -1942,7 +2213,7 @@ static int sqlite_tenant_get(struct scim_store *st, int64_t id, const char *name
     if (!q)
         goto out;
     if (name)
-        sqlite3_bind_text(q, 1, name, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(q, 1, name, -1, SQLITE_STATIC);
     else
         sqlite3_bind_int64(q, 1, id);
     int step = sqlite3_step(q);
@@ -2025,6 +2296,10 @@ static int sqlite_tenant_delete(struct scim_store *st, int64_t id, struct scim_e
     /* emails and memberships go with their resources (ON DELETE CASCADE) */
     if (run_sql(c, "DELETE FROM resources WHERE tenant_id = ?", err, "i", id) < 0 ||
         run_sql(c, "DELETE FROM tokens WHERE tenant_id = ?", err, "i", id) < 0 ||
+        run_sql(c, "DELETE FROM provisioning_log WHERE tenant_id = ?", err, "i", id) < 0 ||
+        run_sql(c, "DELETE FROM events WHERE tenant_id = ?", err, "i", id) < 0 ||
+        run_sql(c, "DELETE FROM event_seq WHERE tenant_id = ?", err, "i", id) < 0 ||
+        run_sql(c, "DELETE FROM webhooks WHERE tenant_id = ?", err, "i", id) < 0 ||
         (n = run_sql(c, "DELETE FROM tenants WHERE id = ?", err, "i", id)) < 0)
         goto out;
     if (n == 0) {
@@ -2061,6 +2336,309 @@ out:
     return rc;
 }
 
+/* ---- provisioning log ------------------------------------------------------------------- */
+
+static int bind_opt_text(sqlite3_stmt *q, int i, const char *v)
+{
+    return v && *v ? sqlite3_bind_text(q, i, v, -1, SQLITE_STATIC) : sqlite3_bind_null(q, i);
+}
+
+static int sqlite_log_append_batch(struct scim_store *st, const struct scim_log_entry *const *entries,
+                                   size_t n, struct scim_err *err)
+{
+    struct sqlite_store *s = ss(st);
+    struct conn *c = acquire(s);
+    sqlite3_stmt *q = NULL;
+    int rc = -1;
+    if (begin_write(c, err) < 0)
+        goto out;
+    if (prepare_dyn(c, "INSERT INTO provisioning_log(tenant_id, time, request_id, bulk_index, token,"
+                       " client, method, path, resource_type, resource_id, user_name, display_name,"
+                       " status, scim_type, detail, latency_us, compat) VALUES (?, ?, ?, ?, ?, ?, ?,"
+                       " ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", &q, err) < 0)
+        goto out;
+    for (size_t i = 0; i < n; i++) {
+        const struct scim_log_entry *e = entries[i];
+        sqlite3_bind_int64(q, 1, e->tenant_id);
+        sqlite3_bind_int64(q, 2, e->time_us);
+        bind_opt_text(q, 3, e->request_id);
+        sqlite3_bind_int(q, 4, e->bulk_index);
+        bind_opt_text(q, 5, e->token);
+        bind_opt_text(q, 6, e->client);
+        bind_opt_text(q, 7, e->method);
+        bind_opt_text(q, 8, e->path);
+        bind_opt_text(q, 9, e->resource_type);
+        bind_opt_text(q, 10, e->resource_id);
+        bind_opt_text(q, 11, e->user_name);
+        bind_opt_text(q, 12, e->display_name);
+        sqlite3_bind_int(q, 13, e->status);
+        bind_opt_text(q, 14, e->scim_type);
+        bind_opt_text(q, 15, e->detail);
+        sqlite3_bind_int64(q, 16, e->latency_us);
+        bind_opt_text(q, 17, e->compat);
+        if (sqlite3_step(q) != SQLITE_DONE) {
+            db_fail(c, err, "log insert");
+            goto out;
+        }
+        sqlite3_reset(q);
+        sqlite3_clear_bindings(q);
+    }
+    rc = commit(c, err);
+out:
+    sqlite3_finalize(q);
+    release(s, c);
+    return rc;
+}
+
+static void col_copy(sqlite3_stmt *q, int i, char *out, size_t outlen)
+{
+    const char *t = col_text(q, i);
+    snprintf(out, outlen, "%s", t ? t : "");
+}
+
+/* Appends " AND <cond>" with one text parameter when `v` is set. */
+static int log_where_text(struct scim_buf *w, const char *cond, const char *v, const char **params,
+                          int *np)
+{
+    if (!v)
+        return 0;
+    params[(*np)++] = v;
+    return scim_buf_adds(w, cond) < 0 ? -1 : 0;
+}
+
+static int sqlite_log_query(struct scim_store *st, const struct scim_log_query *lq,
+                            struct scim_log_entry **out, size_t *n, int64_t *total,
+                            struct scim_err *err)
+{
+    struct sqlite_store *s = ss(st);
+    struct conn *c = acquire(s);
+    struct scim_buf where, sql;
+    sqlite3_stmt *q = NULL;
+    const char *tp[8];
+    int ntp = 0, rc = -1, step;
+    int64_t ip[8];
+    int nip = 0;
+    struct scim_log_entry *arr = NULL;
+    size_t cnt = 0, cap;
+
+    scim_buf_init(&where, 0);
+    scim_buf_init(&sql, 0);
+    /* integer parameters first (?1..), then text ones: numbered so the order of the
+     * conditions does not matter */
+    ip[nip++] = lq->tenant_id;
+    if (scim_buf_adds(&where, " WHERE tenant_id = ?1") < 0)
+        goto nomem;
+    if (lq->status_min > 0) {
+        ip[nip++] = lq->status_min;
+        if (scim_buf_printf(&where, " AND status >= ?%d", nip) < 0)
+            goto nomem;
+    }
+    if (lq->status_max > 0) {
+        ip[nip++] = lq->status_max;
+        if (scim_buf_printf(&where, " AND status <= ?%d", nip) < 0)
+            goto nomem;
+    }
+    if (lq->since_us > 0) {
+        ip[nip++] = lq->since_us;
+        if (scim_buf_printf(&where, " AND time >= ?%d", nip) < 0)
+            goto nomem;
+    }
+    if (lq->until_us > 0) {
+        ip[nip++] = lq->until_us;
+        if (scim_buf_printf(&where, " AND time <= ?%d", nip) < 0)
+            goto nomem;
+    }
+    if (lq->after_id > 0) {
+        ip[nip++] = lq->after_id;
+        if (scim_buf_printf(&where, " AND id %c ?%d", lq->ascending ? '>' : '<', nip) < 0)
+            goto nomem;
+    }
+    if (log_where_text(&where, " AND resource_type = ?", lq->resource_type, tp, &ntp) ||
+        log_where_text(&where, " AND resource_id = ?", lq->resource_id, tp, &ntp) ||
+        log_where_text(&where, " AND token = ?", lq->token, tp, &ntp) ||
+        log_where_text(&where, " AND client = ?", lq->client, tp, &ntp))
+        goto nomem;
+    if (lq->user) {
+        /* the same parameter twice: both columns are NOCASE */
+        tp[ntp++] = lq->user;
+        if (scim_buf_adds(&where, " AND (user_name = ? OR display_name = ?)") < 0)
+            goto nomem;
+        tp[ntp++] = lq->user;
+    }
+    /* un-numbered '?' take the numbers after the highest one used so far */
+    if (scim_buf_adds(&sql, "SELECT count(*) FROM provisioning_log") < 0 ||
+        scim_buf_add(&sql, where.data, where.len) < 0)
+        goto nomem;
+    for (int pass = 0; pass < 2; pass++) {
+        if (pass == 1) {
+            scim_buf_reset(&sql);
+            if (scim_buf_adds(&sql, "SELECT id, time, request_id, bulk_index, token, client, method,"
+                                    " path, resource_type, resource_id, user_name, display_name,"
+                                    " status, scim_type, detail, latency_us, compat"
+                                    " FROM provisioning_log") < 0 ||
+                scim_buf_add(&sql, where.data, where.len) < 0 ||
+                scim_buf_printf(&sql, " ORDER BY id %s LIMIT %lld OFFSET %lld",
+                              lq->ascending ? "ASC" : "DESC", (long long)lq->count,
+                              (long long)lq->offset) < 0)
+                goto nomem;
+        }
+        if (!scim_buf_str(&sql))
+            goto nomem;
+        if (prepare_dyn(c, scim_buf_str(&sql), &q, err) < 0)
+            goto out;
+        for (int i = 0; i < nip; i++)
+            sqlite3_bind_int64(q, i + 1, ip[i]);
+        for (int i = 0; i < ntp; i++)
+            sqlite3_bind_text(q, nip + i + 1, tp[i], -1, SQLITE_STATIC);
+        if (pass == 0) {
+            if (sqlite3_step(q) != SQLITE_ROW) {
+                db_fail(c, err, "log count");
+                goto out;
+            }
+            *total = sqlite3_column_int64(q, 0);
+            sqlite3_finalize(q);
+            q = NULL;
+            continue;
+        }
+        cap = lq->count > 0 ? (size_t)lq->count : 1;
+        if (!(arr = calloc(cap, sizeof *arr)))
+            goto nomem;
+        while (cnt < cap && (step = sqlite3_step(q)) == SQLITE_ROW) {
+            struct scim_log_entry *e = &arr[cnt++];
+            e->id = sqlite3_column_int64(q, 0);
+            e->time_us = sqlite3_column_int64(q, 1);
+            e->tenant_id = lq->tenant_id;
+            col_copy(q, 2, e->request_id, sizeof e->request_id);
+            e->bulk_index = sqlite3_column_int(q, 3);
+            col_copy(q, 4, e->token, sizeof e->token);
+            col_copy(q, 5, e->client, sizeof e->client);
+            col_copy(q, 6, e->method, sizeof e->method);
+            col_copy(q, 7, e->path, sizeof e->path);
+            col_copy(q, 8, e->resource_type, sizeof e->resource_type);
+            col_copy(q, 9, e->resource_id, sizeof e->resource_id);
+            col_copy(q, 10, e->user_name, sizeof e->user_name);
+            col_copy(q, 11, e->display_name, sizeof e->display_name);
+            e->status = sqlite3_column_int(q, 12);
+            col_copy(q, 13, e->scim_type, sizeof e->scim_type);
+            col_copy(q, 14, e->detail, sizeof e->detail);
+            e->latency_us = sqlite3_column_int64(q, 15);
+            col_copy(q, 16, e->compat, sizeof e->compat);
+        }
+    }
+    *out = arr;
+    *n = cnt;
+    arr = NULL;
+    rc = 0;
+    goto out;
+nomem:
+    scim_err_nomem(err);
+out:
+    free(arr);
+    sqlite3_finalize(q);
+    scim_buf_release(&where);
+    scim_buf_release(&sql);
+    release(s, c);
+    return rc;
+}
+
+/* Rows go in slices, each its own short transaction, so that pruning a large backlog never
+ * holds the write lock for long. */
+#define LOG_PRUNE_SLICE 5000
+
+static int log_prune_slices(struct sqlite_store *s, const char *sql, int64_t a, int64_t b,
+                            int64_t *deleted, struct scim_err *err)
+{
+    for (;;) {
+        struct conn *c = acquire(s);
+        int n = -1;
+        if (begin_write(c, err) == 0 && (n = run_sql(c, sql, err, "iii", a, b,
+                                                     (int64_t)LOG_PRUNE_SLICE)) >= 0 &&
+            commit(c, err) < 0)
+            n = -1;
+        release(s, c);
+        if (n < 0)
+            return -1;
+        *deleted += n;
+        if (n < LOG_PRUNE_SLICE)
+            return 0;
+    }
+}
+
+static int sqlite_log_prune(struct scim_store *st, int64_t before_us, int64_t max_per_tenant,
+                            int64_t *deleted, struct scim_err *err)
+{
+    struct sqlite_store *s = ss(st);
+    int64_t gone = 0;
+    int64_t *tenants = NULL;
+    size_t nt = 0, cap = 0;
+    int rc = -1;
+
+    if (before_us > 0 &&
+        log_prune_slices(s, "DELETE FROM provisioning_log WHERE id IN (SELECT id FROM "
+                            "provisioning_log WHERE time < ?1 LIMIT ?3)",
+                         before_us, 0, &gone, err) < 0)
+        goto out;
+    if (max_per_tenant > 0) {
+        struct conn *c = acquire(s);
+        sqlite3_stmt *q = NULL;
+        int step = SQLITE_DONE;
+        if (prepare_dyn(c, "SELECT id FROM tenants ORDER BY id", &q, err) == 0) {
+            while ((step = sqlite3_step(q)) == SQLITE_ROW) {
+                if (nt == cap) {
+                    size_t ncap = cap ? cap * 2 : 16;
+                    int64_t *nb = realloc(tenants, ncap * sizeof *nb);
+                    if (!nb) {
+                        step = SQLITE_NOMEM;
+                        break;
+                    }
+                    tenants = nb;
+                    cap = ncap;
+                }
+                tenants[nt++] = sqlite3_column_int64(q, 0);
+            }
+            if (step != SQLITE_DONE)
+                db_fail(c, err, "log prune tenants");
+        }
+        sqlite3_finalize(q);
+        release(s, c);
+        if (!q || step != SQLITE_DONE)
+            goto out;
+        for (size_t i = 0; i < nt; i++) {
+            int64_t cut = 0;
+            c = acquire(s);
+            q = NULL;
+            /* the id of the newest entry beyond the limit, read from the (tenant_id) index */
+            if (prepare_dyn(c, "SELECT id FROM provisioning_log WHERE tenant_id = ? "
+                               "ORDER BY id DESC LIMIT 1 OFFSET ?", &q, err) < 0) {
+                release(s, c);
+                goto out;
+            }
+            sqlite3_bind_int64(q, 1, tenants[i]);
+            sqlite3_bind_int64(q, 2, max_per_tenant);
+            step = sqlite3_step(q);
+            if (step == SQLITE_ROW)
+                cut = sqlite3_column_int64(q, 0);
+            else if (step != SQLITE_DONE)
+                db_fail(c, err, "log prune cut");
+            sqlite3_finalize(q);
+            release(s, c);
+            if (step != SQLITE_ROW && step != SQLITE_DONE)
+                goto out;
+            if (cut > 0 &&
+                log_prune_slices(s, "DELETE FROM provisioning_log WHERE id IN (SELECT id FROM "
+                                    "provisioning_log WHERE tenant_id = ?1 AND id <= ?2 LIMIT ?3)",
+                                 tenants[i], cut, &gone, err) < 0)
+                goto out;
+        }
+    }
+    rc = 0;
+out:
+    free(tenants);
+    if (deleted)
+        *deleted = gone;
+    return rc;
+}
+
 static const struct scim_store_ops sqlite_ops = {
     .name = "sqlite",
     .free = sqlite_free,
@@ -2077,7 +2655,7 @@ static const struct scim_store_ops sqlite_ops = {
     .update = sqlite_update,
     .del = sqlite_delete,
     .list = sqlite_list,
-    .import = sqlite_import,
+    .import_batch = sqlite_import,
     .tenant_create = sqlite_tenant_create,
     .tenant_get = sqlite_tenant_get,
     .tenant_list = sqlite_tenant_list,
@@ -2087,7 +2665,36 @@ static const struct scim_store_ops sqlite_ops = {
     .create_ex = sqlite_create_ex,
     .update_ex = sqlite_update_ex,
     .delete_ex = sqlite_delete_ex,
+    .log_append_batch = sqlite_log_append_batch,
+    .log_query = sqlite_log_query,
+    .log_prune = sqlite_log_prune,
+    .events_list = scim_sqlite_events_list,
+    .webhook_create = scim_sqlite_webhook_create,
+    .webhook_list = scim_sqlite_webhook_list,
+    .webhook_update = scim_sqlite_webhook_update,
+    .webhook_delete = scim_sqlite_webhook_delete,
+    .webhook_claim = scim_sqlite_webhook_claim,
+    .webhook_progress = scim_sqlite_webhook_progress,
+    .webhook_release_leases = scim_sqlite_webhook_release_leases,
+    .export_rows = scim_sqlite_export_rows,
+    .import_rows = scim_sqlite_import_rows,
 };
+
+int scim_sqlite_with_conn(struct scim_store *st, bool write, scim_sqlite_conn_fn fn, void *ctx,
+                          struct scim_err *err)
+{
+    struct sqlite_store *s = ss(st);
+    struct conn *c = acquire(s);
+    int rc = -1;
+    if (write && begin_write(c, err) < 0)
+        goto out;
+    rc = fn(c->db, ctx, err);
+    if (rc >= 0 && write && commit(c, err) < 0)
+        rc = -1;
+out:
+    release(s, c); /* rolls back whatever is still open */
+    return rc;
+}
 
 int scim_sqlite_open(const char *path, const struct scim_store_opts *opts, struct scim_store **out,
                      struct scim_err *err)

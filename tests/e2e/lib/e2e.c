@@ -52,6 +52,96 @@ static const char *env_or(const char *name, const char *def)
     return v && *v ? v : def;
 }
 
+int e2e_backend_pg(void)
+{
+    const char *b = getenv("SCIMD_TEST_BACKEND");
+    return b && strcmp(b, "postgresql") == 0;
+}
+
+/* psql -c SQL on the admin URL, output to /dev/null. */
+static int psql_admin(const char *sql)
+{
+    const char *admin = getenv("SCIMD_TEST_PG_URL");
+    if (!admin || !*admin) {
+        fprintf(stderr, "e2e: SCIMD_TEST_PG_URL is not set\n");
+        return -1;
+    }
+    pid_t pid = fork();
+    if (pid == -1)
+        return -1;
+    if (pid == 0) {
+        int fd = open("/dev/null", O_WRONLY);
+        if (fd >= 0)
+            dup2(fd, 1);
+        execlp("psql", "psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", admin, "-c", sql, (char *)NULL);
+        _exit(127);
+    }
+    int st;
+    while (waitpid(pid, &st, 0) == -1)
+        if (errno != EINTR)
+            return -1;
+    return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -1;
+}
+
+int e2e_pg_create_db(char *uri, size_t urilen, char *name, size_t namelen)
+{
+    const char *admin = getenv("SCIMD_TEST_PG_URL");
+    unsigned char rnd[6];
+    FILE *f = fopen("/dev/urandom", "rb");
+    if (!admin || !f || fread(rnd, 1, sizeof rnd, f) != sizeof rnd) {
+        if (f)
+            fclose(f);
+        fprintf(stderr, "e2e: cannot name a test database (SCIMD_TEST_PG_URL set?)\n");
+        return -1;
+    }
+    fclose(f);
+    snprintf(name, namelen, "scimd_test_%02x%02x%02x%02x%02x%02x", rnd[0], rnd[1], rnd[2], rnd[3], rnd[4],
+             rnd[5]);
+    char sql[128];
+    snprintf(sql, sizeof sql, "CREATE DATABASE %s", name);
+    if (psql_admin(sql) != 0) {
+        fprintf(stderr, "e2e: '%s' failed on %s\n", sql, admin);
+        return -1;
+    }
+    /* the admin URL with its database path replaced */
+    const char *host = strstr(admin, "://");
+    const char *path = host ? strchr(host + 3, '/') : NULL;
+    const char *query = strchr(admin, '?');
+    size_t prefix = path ? (size_t)(path - admin) : query ? (size_t)(query - admin) : strlen(admin);
+    snprintf(uri, urilen, "%.*s/%s%s", (int)prefix, admin, name, query ? query : "");
+    return 0;
+}
+
+void e2e_pg_drop_db(const char *name)
+{
+    char sql[128];
+    snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS %s WITH (FORCE)", name);
+    if (psql_admin(sql) != 0)
+        fprintf(stderr, "e2e: could not drop test database %s\n", name);
+}
+
+int e2e_pg_cluster(const char *cmd, const char *arg)
+{
+    const char *src = getenv("SCIMD_SOURCE_DIR");
+    char script[1024];
+    snprintf(script, sizeof script, "%s/scripts/pg-test-cluster.sh", src ? src : ".");
+    pid_t pid = fork();
+    if (pid == -1)
+        return -1;
+    if (pid == 0) {
+        int fd = open("/dev/null", O_WRONLY);
+        if (fd >= 0)
+            dup2(fd, 1);
+        execl("/bin/bash", "bash", script, cmd, arg, (char *)NULL);
+        _exit(127);
+    }
+    int st;
+    while (waitpid(pid, &st, 0) == -1)
+        if (errno != EINTR)
+            return -1;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
 /* Runs argv, captures its stdout (up to outlen-1 bytes), stderr goes to `errpath`.
  * Returns the exit code, or -1 when it could not run or died of a signal. */
 static int run_capture(char *const argv[], const char *errpath, char *out, size_t outlen)
@@ -281,7 +371,19 @@ static void join_drain(struct e2e_server *srv)
     srv->out_fd = -1;
 }
 
+static int server_start(struct e2e_server *srv, const struct e2e_opts *opts, const char *db);
+
 int e2e_server_start(struct e2e_server *srv, const struct e2e_opts *opts)
+{
+    return server_start(srv, opts, NULL);
+}
+
+int e2e_server_start_on(struct e2e_server *srv, const struct e2e_opts *opts, const char *db)
+{
+    return server_start(srv, opts, db);
+}
+
+static int server_start(struct e2e_server *srv, const struct e2e_opts *opts, const char *db)
 {
     memset(srv, 0, sizeof *srv);
     srv->out_fd = -1;
@@ -304,14 +406,22 @@ int e2e_server_start(struct e2e_server *srv, const struct e2e_opts *opts)
     }
     snprintf(srv->db, sizeof srv->db, "%s/scimd.db", srv->dir);
     snprintf(srv->log, sizeof srv->log, "%s/scimd.log", srv->dir);
+    if (db)
+        snprintf(srv->db, sizeof srv->db, "%s", db);
+    else if (e2e_backend_pg() && e2e_pg_create_db(srv->db, sizeof srv->db, srv->pg_db, sizeof srv->pg_db) != 0)
+        return -1;
 
     const char *ctl = getenv("SCIMCTL_BIN");
     if (!ctl || !*ctl) {
         fprintf(stderr, "e2e: SCIMCTL_BIN is not set\n");
         return -1;
     }
+    /* on a shared database each node mints its own token, under a name of its own */
+    char tname[64] = "e2e";
+    if (db)
+        snprintf(tname, sizeof tname, "e2e-%s", strrchr(srv->dir, '-') + 1);
     char *argv[] = {(char *)ctl, (char *)"--db", srv->db, (char *)"token", (char *)"create",
-                    (char *)"--name", (char *)"e2e", NULL, NULL, NULL};
+                    (char *)"--name", tname, NULL, NULL, NULL};
     const char *scopes = getenv("E2E_TOKEN_SCOPES");
     if (scopes && *scopes) {
         argv[7] = (char *)"--scopes";
@@ -331,6 +441,11 @@ int e2e_server_start(struct e2e_server *srv, const struct e2e_opts *opts)
         tok++;
     snprintf(srv->token, sizeof srv->token, "%.*s", (int)(sizeof srv->token - 1), tok);
     return spawn(srv);
+}
+
+void e2e_server_trust(struct e2e_server *srv, const char *cafile)
+{
+    snprintf(srv->cainfo, sizeof srv->cainfo, "%s", cafile ? cafile : "");
 }
 
 static int wait_exit(pid_t pid, long timeout_ms, int *status)
@@ -426,14 +541,93 @@ void e2e_server_dump_log(const struct e2e_server *srv, int lines)
     fprintf(stderr, "----\n");
 }
 
+void e2e_secret(struct e2e_server *srv, const char *secret)
+{
+    if (!secret || strlen(secret) < 6 || srv->n_secrets == E2E_MAX_SECRETS)
+        return;
+    for (size_t i = 0; i < srv->n_secrets; i++)
+        if (!strcmp(srv->secrets[i], secret))
+            return;
+    srv->secrets[srv->n_secrets] = strdup(secret);
+    if (srv->secrets[srv->n_secrets])
+        srv->n_secrets++;
+}
+
+static char *read_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    char *data = NULL;
+    size_t cap = 0;
+    *len = 0;
+    if (!f)
+        return NULL;
+    for (;;) {
+        if (*len + 4096 + 1 > cap) {
+            cap = cap ? cap * 2 : 65536;
+            char *p = realloc(data, cap);
+            if (!p)
+                break;
+            data = p;
+        }
+        size_t n = fread(data + *len, 1, cap - *len - 1, f);
+        if (n == 0)
+            break;
+        *len += n;
+    }
+    fclose(f);
+    if (data)
+        data[*len] = '\0';
+    return data;
+}
+
+static int contains(const char *hay, size_t len, const char *needle)
+{
+    size_t n = strlen(needle);
+    for (size_t i = 0; n && i + n <= len; i++)
+        if (hay[i] == needle[0] && !memcmp(hay + i, needle, n))
+            return 1;
+    return 0;
+}
+
+static int leaked(const char *log, size_t len, const char *what, const char *secret)
+{
+    if (!secret[0] || !contains(log, len, secret))
+        return 0;
+    fprintf(stderr, "e2e: FAIL: scimd's log contains %s \"%s\"\n", what, secret);
+    return 1;
+}
+
+int e2e_server_check_secrets(const struct e2e_server *srv)
+{
+    size_t len;
+    int n = 0;
+    char *log = srv->log[0] ? read_file(srv->log, &len) : NULL;
+    if (!log)
+        return 0;
+    n += leaked(log, len, "the bearer token", srv->token);
+    n += leaked(log, len, "the admin token", srv->admin_token);
+    for (size_t i = 0; i < srv->n_secrets; i++)
+        n += leaked(log, len, "a registered secret", srv->secrets[i]);
+    free(log);
+    return n;
+}
+
 void e2e_server_cleanup(struct e2e_server *srv, int success)
 {
+    int leaks;
     if (srv->pid > 0)
         e2e_server_stop(srv);
+    leaks = e2e_server_check_secrets(srv);
+    if (leaks)
+        success = 0;
     if (srv->dir[0]) {
         if (success) {
             remove_tree(srv->dir);
+            if (srv->pg_db[0])
+                e2e_pg_drop_db(srv->pg_db);
         } else {
+            if (srv->pg_db[0])
+                fprintf(stderr, "e2e: kept database %s\n", srv->db);
             e2e_server_dump_log(srv, 30);
             fprintf(stderr, "e2e: kept %s for inspection\n", srv->dir);
         }
@@ -442,7 +636,13 @@ void e2e_server_cleanup(struct e2e_server *srv, int success)
         free(srv->args[i]);
     for (size_t i = 0; i < srv->n_env; i++)
         free(srv->env[i]);
-    srv->n_args = srv->n_env = 0;
+    for (size_t i = 0; i < srv->n_secrets; i++)
+        free(srv->secrets[i]);
+    srv->n_args = srv->n_env = srv->n_secrets = 0;
+    if (leaks) {
+        fprintf(stderr, "e2e: FAIL: %d secret(s) leaked into scimd's log\n", leaks);
+        exit(1);
+    }
 }
 
 /* ---- HTTP client ---- */
@@ -592,6 +792,8 @@ int e2e_request(const struct e2e_server *srv, const char *method, const char *pa
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 10L);
     if (!strcmp(method, "HEAD"))
         curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+    if (srv->cainfo[0])
+        curl_easy_setopt(c, CURLOPT_CAINFO, srv->cainfo);
     if (body) {
         curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
         curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(body));
