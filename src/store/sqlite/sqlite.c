@@ -192,7 +192,20 @@ struct conn {
     sqlite3 *db;
     sqlite3_stmt *st[S_COUNT];
     bool busy;
+    bool in_tx;      /* inside a write transaction opened by begin_write */
+    bool committing; /* our own COMMIT is running */
 };
+
+/* SQLite rolls a transaction back by itself on some errors (SQLITE_NOMEM, SQLITE_FULL, ...).
+ * Every later statement of the same write would then run in autocommit mode and commit on its
+ * own: a partial write. While we are inside a write transaction, any commit other than our
+ * explicit COMMIT is therefore vetoed (the hook's non-zero return turns it into a rollback and
+ * the statement fails), so a write is all or nothing whichever statement path runs it. */
+static int commit_guard(void *arg)
+{
+    const struct conn *c = arg;
+    return c->in_tx && !c->committing;
+}
 
 struct sqlite_store {
     struct scim_store base; /* first: casts between the two are valid */
@@ -252,16 +265,26 @@ static int exec_stmt(struct conn *c, enum stmt_id id, struct scim_err *err)
 
 static int begin_write(struct conn *c, struct scim_err *err)
 {
-    return exec_stmt(c, S_BEGIN_IMMEDIATE, err);
+    if (exec_stmt(c, S_BEGIN_IMMEDIATE, err) < 0)
+        return -1;
+    c->in_tx = true;
+    return 0;
 }
 
 static int commit(struct conn *c, struct scim_err *err)
 {
-    if (exec_stmt(c, S_COMMIT, err) == 0)
+    int rc;
+    c->committing = true;
+    rc = exec_stmt(c, S_COMMIT, err);
+    c->committing = false;
+    if (rc == 0) {
+        c->in_tx = false;
         return 0;
+    }
     struct scim_err ignored;
     if (!sqlite3_get_autocommit(c->db))
         exec_stmt(c, S_ROLLBACK, &ignored);
+    c->in_tx = false;
     return -1;
 }
 
@@ -270,6 +293,7 @@ static void rollback(struct conn *c)
     struct scim_err ignored;
     if (!sqlite3_get_autocommit(c->db))
         exec_stmt(c, S_ROLLBACK, &ignored);
+    c->in_tx = false;
 }
 
 static int bind_text_or_null(sqlite3_stmt *s, int i, const char *v)
@@ -332,6 +356,7 @@ static int conn_open(struct conn *c, const char *path, bool memory, int busy_ms,
     }
     sqlite3_extended_result_codes(c->db, 1);
     sqlite3_busy_timeout(c->db, busy_ms);
+    sqlite3_commit_hook(c->db, commit_guard, c);
     /* WAL: readers never block the writer. synchronous=FULL: in WAL mode NORMAL would survive
      * a crash of the process (kill -9) but could lose the last commits on power loss; FULL syncs
      * the WAL at every commit, so an acknowledged write survives both. */
