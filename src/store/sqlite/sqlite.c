@@ -4,7 +4,9 @@
  * Threading: connections are opened with SQLITE_OPEN_NOMUTEX and each is used by one thread at
  * a time, handed out by the pool (mutex + condition variable). Writers take the database write
  * lock up front with BEGIN IMMEDIATE, so two read-then-write transactions never deadlock on a
- * lock upgrade; busy_timeout makes them queue instead of failing. */
+ * lock upgrade; busy_timeout makes them queue instead of failing. On a file database the writes
+ * of request traffic go through one more connection, the writer, as group-committed jobs
+ * (gcommit.h; docs/INTERNALS.md "SQLite write path: group commit"). */
 #include <errno.h>
 #include <pthread.h>
 #include <sqlite3.h>
