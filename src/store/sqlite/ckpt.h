@@ -4,7 +4,8 @@
  * committing connection. On the group-commit writer that would stall every queued write (and
  * the batch's responses) for the whole checkpoint, which writes and fsyncs the database file.
  * Instead the writer's WAL hook pokes this thread, which runs a PASSIVE checkpoint on its own
- * connection; PASSIVE never blocks the writer or the readers. */
+ * connection; PASSIVE never blocks the writer or the readers. Past 10,000 WAL frames the writer
+ * checkpoints itself (ckpt.c says why), so that the WAL cannot grow without bound. */
 #ifndef SCIM_STORE_SQLITE_CKPT_H
 #define SCIM_STORE_SQLITE_CKPT_H
 
