@@ -222,7 +222,8 @@ struct pg_store {
     pthread_cond_t cv;
     struct pconn *conns;
     int n_conns;
-    int64_t imported, analyzed_at; /* bulk import: rows written, and at the last ANALYZE (mu) */
+    /* bulk import, per table (resources, emails, members): rows written, and at the last ANALYZE (mu) */
+    int64_t imported[3], analyzed_at[3];
 };
 
 static struct pg_store *ps(struct scim_store *st)
@@ -3404,6 +3405,20 @@ static PGresult *chunk_run(struct pconn *c, struct chunk *ch, const char *head, 
     return r;
 }
 
+/* chunk_run for an INSERT without RETURNING: adds the rows inserted to *rows. */
+static int import_run(struct pconn *c, struct chunk *ch, const char *head, const char *tmpl, const char *tail,
+                      int64_t *rows, struct scim_err *err)
+{
+    PGresult *r = chunk_run(c, ch, head, tmpl, tail, err);
+    if (!r)
+        return -1;
+    int64_t n = 0;
+    scim_parse_i64(PQcmdTuples(r), &n);
+    *rows += n;
+    PQclear(r);
+    return 0;
+}
+
 /* Lowers ASCII letters only, as lower() does on the COLLATE "C" columns (and SQLite's NOCASE). */
 static char fold_c(char ch)
 {
@@ -3460,6 +3475,7 @@ struct ibatch_args {
     int64_t tenant;
     struct scim_store_import_item *items;
     size_t n;
+    int64_t rows[3]; /* out: rows inserted into resources, emails, members */
 };
 
 /* The working state of one batch. */
@@ -3467,6 +3483,7 @@ struct ibatch {
     json_t *db_ids, *db_names; /* committed rows the batch names: key -> pk (0: not live) */
     json_t *bid, *bname;       /* the batch's accepted items: id / folded userName -> index */
     int64_t *pk;               /* per item: the pk written, 0 while none */
+    int64_t rows[3];           /* rows inserted into resources, emails, members */
     struct scim_buf key;
 };
 
@@ -3564,6 +3581,7 @@ static int import_flush_resources(struct pconn *c, struct chunk *ch, const struc
                             err);
     if (!r)
         return -1;
+    b->rows[0] += PQntuples(r);
     for (int i = 0; i < PQntuples(r); i++) {
         json_t *j = json_object_get(b->bid, PQgetvalue(r, i, 1));
         if (j && (size_t)json_integer_value(j) < a->n)
@@ -3623,7 +3641,6 @@ static int import_emails(struct pconn *c, const struct ibatch_args *a, struct ib
 {
     static const char head[] = "INSERT INTO emails(resource_pk, tenant_id, value, type, primary_) VALUES ";
     struct chunk ch = {0};
-    PGresult *r;
     int rc = -1;
     if (chunk_init(&ch, 1, 4, err) < 0)
         goto out;
@@ -3642,18 +3659,12 @@ static int import_emails(struct pconn *c, const struct ibatch_args *a, struct ib
             ch_str(&ch, 1, v);
             ch_str(&ch, 2, json_string_value(json_object_get(e, "type")));
             ch_str(&ch, 3, json_is_boolean(prim) ? (json_is_true(prim) ? "1" : "0") : NULL);
-            if (++ch.rows == IMPORT_ROWS) {
-                if (!(r = chunk_run(c, &ch, head, "(?, $1, ?, ?, ?)", "", err)))
-                    goto out;
-                PQclear(r);
-            }
+            if (++ch.rows == IMPORT_ROWS && import_run(c, &ch, head, "(?, $1, ?, ?, ?)", "", &b->rows[1], err) < 0)
+                goto out;
         }
     }
-    if (ch.rows) {
-        if (!(r = chunk_run(c, &ch, head, "(?, $1, ?, ?, ?)", "", err)))
-            goto out;
-        PQclear(r);
-    }
+    if (ch.rows && import_run(c, &ch, head, "(?, $1, ?, ?, ?)", "", &b->rows[1], err) < 0)
+        goto out;
     rc = 0;
 out:
     chunk_free(&ch);
@@ -3679,7 +3690,6 @@ static int import_members(struct pconn *c, const struct ibatch_args *a, struct i
 {
     static const char head[] = "INSERT INTO members(group_pk, member_pk, display, origin) VALUES ";
     struct chunk ch = {0};
-    PGresult *r;
     int rc = -1;
     if (chunk_init(&ch, 0, 3, err) < 0)
         goto out;
@@ -3699,18 +3709,13 @@ static int import_members(struct pconn *c, const struct ibatch_args *a, struct i
             ch_i64(&ch, 1, mpk);
             ch_str(&ch, 2, json_string_value(json_object_get(m, "display")));
             /* origin 'scim': as if the IdP had sent them; a member listed twice is kept once */
-            if (++ch.rows == IMPORT_ROWS) {
-                if (!(r = chunk_run(c, &ch, head, "(?, ?, ?, 'scim')", " ON CONFLICT DO NOTHING", err)))
-                    goto out;
-                PQclear(r);
-            }
+            if (++ch.rows == IMPORT_ROWS &&
+                import_run(c, &ch, head, "(?, ?, ?, 'scim')", " ON CONFLICT DO NOTHING", &b->rows[2], err) < 0)
+                goto out;
         }
     }
-    if (ch.rows) {
-        if (!(r = chunk_run(c, &ch, head, "(?, ?, ?, 'scim')", " ON CONFLICT DO NOTHING", err)))
-            goto out;
-        PQclear(r);
-    }
+    if (ch.rows && import_run(c, &ch, head, "(?, ?, ?, 'scim')", " ON CONFLICT DO NOTHING", &b->rows[2], err) < 0)
+        goto out;
     rc = 0;
 out:
     chunk_free(&ch);
@@ -3733,6 +3738,7 @@ static int tx_import_batch(struct pg_store *s, struct pconn *c, void *arg, struc
         import_resources(c, a, &b, scim_now_ms_us(), err) < 0 || import_emails(c, a, &b, err) < 0 ||
         import_members(c, a, &b, err) < 0)
         goto out;
+    memcpy(((struct ibatch_args *)arg)->rows, b.rows, sizeof(b.rows));
     rc = 0;
 out:
     json_decref(b.db_ids);
@@ -3759,24 +3765,29 @@ static int pg_import_batch(struct scim_store *st, int64_t tenant, struct scim_st
         }
         return rc;
     }
-    /* A bulk load outruns autovacuum (it looks once a minute): until the tables are analyzed the
-     * planner guesses, and the recursive groups-of-a-user query of every User read went from
-     * milliseconds to about a second at 100,000 members. So ANALYZE whenever the rows this store
-     * imported have doubled since the last one: a handful of times per import, not per batch. */
+    /* A bulk load outruns autovacuum (it looks once a minute): until a table is analyzed the
+     * planner guesses from stale statistics, and every User read (its groups: a recursive query
+     * on members) took seconds at 100,000 members. So ANALYZE a table whenever the rows this
+     * store imported into it have doubled since its last ANALYZE: a few times per import, not
+     * per batch. Per table, because a directory's groups (and so its members) come last. */
+    static const char *const analyze_sql[3] = {"ANALYZE resources", "ANALYZE emails", "ANALYZE members"};
     struct pg_store *s = ps(st);
-    int64_t written = 0;
-    for (size_t i = 0; i < n; i++)
-        written += !items[i].failed;
+    bool analyze[3];
     pthread_mutex_lock(&s->mu);
-    s->imported += written;
-    bool analyze = s->imported - s->analyzed_at >= (s->analyzed_at > 5000 ? s->analyzed_at : 5000);
-    if (analyze)
-        s->analyzed_at = s->imported;
+    for (int t = 0; t < 3; t++) {
+        s->imported[t] += a.rows[t];
+        int64_t since = s->imported[t] - s->analyzed_at[t];
+        analyze[t] = since >= 1000 && since >= s->analyzed_at[t];
+        if (analyze[t])
+            s->analyzed_at[t] = s->imported[t];
+    }
     pthread_mutex_unlock(&s->mu);
-    struct scim_err ignored;
-    scim_err_clear(&ignored);
-    if (analyze) /* the batch is committed: a failed ANALYZE costs only plan quality */
-        scim_pg_exec(st, "ANALYZE resources, emails, members", &ignored);
+    for (int t = 0; t < 3; t++) {
+        struct scim_err ignored;
+        scim_err_clear(&ignored);
+        if (analyze[t]) /* the batch is committed: a failed ANALYZE costs only plan quality */
+            scim_pg_exec(st, analyze_sql[t], &ignored);
+    }
     return 0;
 }
 
