@@ -234,6 +234,39 @@ static void test_import_members_and_rows(void **state)
     release_items(b, 4);
 }
 
+/* An id of the longest accepted length is kept whole, in reads, lists and memberships (the row
+ * buffers once held only 39 characters). */
+static void test_import_long_id(void **state)
+{
+    struct fx *f = *state;
+    struct scim_err err;
+    char id[SCIM_STORE_ID_MAX + 1];
+    scim_err_clear(&err);
+    memset(id, 'a', SCIM_STORE_ID_MAX);
+    id[SCIM_STORE_ID_MAX] = '\0';
+    struct scim_store_import_item it[2] = {
+        {.kind = SCIM_RT_USER, .id = id, .doc = jparse("{\"userName\":\"long\"}")},
+        {.kind = SCIM_RT_GROUP, .id = "g-long", .doc = jparse("{\"displayName\":\"grp\"}"),
+         .members = NULL},
+    };
+    char members[128];
+    snprintf(members, sizeof members, "[{\"value\":\"%s\"}]", id);
+    it[1].members = jparse(members);
+    assert_int_equal(scim_store_import_batch(f->st, f->tenant, it, 2, &err), 0);
+    assert_false(it[0].failed);
+    assert_string_equal(it[0].new_id, id);
+
+    json_t *u = NULL;
+    assert_int_equal(scim_store_get(f->st, f->tenant, SCIM_RT_USER, id, SCIM_STORE_GROUPS, &u, &err), 0);
+    assert_string_equal(json_string_value(json_object_get(u, "id")), id);
+    json_decref(u);
+    json_t *g = NULL;
+    assert_int_equal(scim_store_get(f->st, f->tenant, SCIM_RT_GROUP, "g-long", SCIM_STORE_MEMBERS, &g, &err), 0);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(json_object_get(g, "members"), 0), "value")), id);
+    json_decref(g);
+    release_items(it, 2);
+}
+
 static void test_import_bad_args(void **state)
 {
     struct fx *f = *state;
@@ -251,6 +284,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_import_batch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_import_conflicts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_import_members_and_rows, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_import_long_id, setup, teardown),
         cmocka_unit_test_setup_teardown(test_import_bad_args, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

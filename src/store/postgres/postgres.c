@@ -526,7 +526,7 @@ static void pg_free(struct scim_store *st)
 
 struct row {
     int64_t pk;
-    char id[40];
+    char id[SCIM_STORE_ID_MAX + 1];
     int64_t created, last_modified, version;
     char origin[16];
     char managed_by[128];
@@ -1094,7 +1094,7 @@ static int check_unique_email(struct pconn *c, int64_t tenant, int64_t self_pk, 
 /* A candidate for linking or reviving. */
 struct cand {
     int64_t pk;
-    char id[40];
+    char id[SCIM_STORE_ID_MAX + 1];
     char origin[16];
     bool deprovisioned;
     char *doc_text;
@@ -1223,7 +1223,7 @@ static int tx_create(struct pg_store *s, struct pconn *c, void *arg, struct scim
     enum scim_rtype kind = a->kind;
     char *doc_text = NULL;
     json_t *merged = NULL, *old = NULL, *out = NULL, *evs = json_array();
-    char id[40];
+    char id[SCIM_STORE_ID_MAX + 1];
     struct cols k;
     struct cand cand = {0};
     bool revive = false;

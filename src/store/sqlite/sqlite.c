@@ -475,7 +475,7 @@ static int prepare_dyn(struct conn *c, const char *sql, sqlite3_stmt **q, struct
 
 struct row {
     int64_t pk;
-    char id[40];
+    char id[SCIM_STORE_ID_MAX + 1];
     int64_t created, last_modified, version;
     char origin[16];
     char managed_by[128];
@@ -1042,7 +1042,7 @@ static int check_unique_email(struct conn *c, int64_t tenant, int64_t self_pk, j
 /* A candidate for linking or reviving: 1 found (fields set, *doc_text malloc'ed), 0, -1. */
 struct cand {
     int64_t pk;
-    char id[40];
+    char id[SCIM_STORE_ID_MAX + 1];
     char origin[16];
     bool deprovisioned;
     char *doc_text;
@@ -1162,7 +1162,7 @@ static int sqlite_create_ex(struct scim_store *st, int64_t tenant, enum scim_rty
     bool scim = strcmp(origin, "scim") == 0;
     char *doc_text = NULL;
     json_t *merged = NULL;
-    char id[40];
+    char id[SCIM_STORE_ID_MAX + 1];
     struct cols k;
     struct cand cand = {0};
     bool revive = false;
