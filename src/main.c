@@ -77,7 +77,9 @@ static const struct optdef optdefs[] = {
      "Address and port to listen on. HOST is an IPv4 address, \"localhost\", or an IPv6\n"
      "address in brackets ([::1]:8080, [::]:8080). PORT 0 picks a free port."},
     {"--db", "SCIMD_DB", OPT(db), "URI", DEFAULT_DB,
-     "The database: a file path or sqlite:PATH. It is created and migrated on first use."},
+     "The database: a file path or sqlite:PATH (embedded SQLite), or a libpq URI\n"
+     "postgresql://user:password@host:port/dbname (several scimd nodes may share one\n"
+     "PostgreSQL database). It is created (SQLite) and migrated on first use."},
     {"--public-url", "SCIMD_PUBLIC_URL", OPT(public_url), "URL", "derived from Host",
      "Absolute URL of the server root as clients reach it (behind a reverse proxy),\n"
      "e.g. https://scim.example.com. Used for meta.location and $ref values."},
@@ -137,15 +139,20 @@ static const char **field(struct options *o, const struct optdef *d)
     return (const char **)(void *)((char *)o + d->off);
 }
 
+/* One synopsis for --help and for usage errors. */
+#define SYNOPSIS                                                                                  \
+    "    scimd [--listen HOST:PORT] [--db URI] [--public-url URL] [--prefix PATH]\n"                \
+    "          [--log-level LEVEL] [--tls-cert FILE --tls-key FILE] [--threads N]\n"               \
+    "          [--max-body BYTES] [--max-results N] [--schema-extensions FILE]\n"                  \
+    "          [--bulk-max-operations N] [--bulk-max-payload BYTES] [--compat-disable NAMES]\n"    \
+    "          [--sqlite-sync full|normal] [--log-retention-days DAYS] [--log-max-entries N]\n"   \
+    "          [--log-queue N] [--log-prune-interval SECONDS]\n"                                   \
+    "          [--rate-limit-token N/s[:BURST]] [--rate-limit-tenant N/s[:BURST]]\n"               \
+    "    scimd --help | --version\n"
+
 static void usage(FILE *f)
 {
-    fputs("usage: scimd [--listen HOST:PORT] [--db URI] [--public-url URL] [--prefix PATH]\n"
-          "             [--log-level LEVEL] [--tls-cert FILE --tls-key FILE] [--threads N]\n"
-          "             [--max-body BYTES] [--max-results N] [--schema-extensions FILE]\n"
-          "             [--sqlite-sync full|normal]\n"
-          "             [--rate-limit-token N/s[:BURST]] [--rate-limit-tenant N/s[:BURST]]\n"
-          "       scimd --help | --version\n",
-          f);
+    fputs("usage:\n" SYNOPSIS, f);
 }
 
 static void help(void)
@@ -153,13 +160,7 @@ static void help(void)
     fputs("NAME\n"
           "    scimd - SCIM 2.0 provisioning server\n"
           "\n"
-          "SYNOPSIS\n"
-          "    scimd [--listen HOST:PORT] [--db URI] [--public-url URL] [--prefix PATH]\n"
-          "          [--log-level LEVEL] [--tls-cert FILE --tls-key FILE] [--threads N]\n"
-          "          [--max-body BYTES] [--max-results N] [--schema-extensions FILE]\n"
-          "          [--sqlite-sync full|normal]\n"
-          "          [--rate-limit-token N/s[:BURST]] [--rate-limit-tenant N/s[:BURST]]\n"
-          "    scimd --help | --version\n"
+          "SYNOPSIS\n" SYNOPSIS
           "\n"
           "DESCRIPTION\n"
           "    scimd serves the SCIM 2.0 protocol (RFC 7643, RFC 7644) so that identity\n"
@@ -511,7 +512,9 @@ int main(int argc, char **argv)
                                      .sqlite_sync_normal = o.sqlite_sync &&
                                                            strcmp(o.sqlite_sync, "normal") == 0};
     if (scim_store_open(o.db, &sopts, &st, &err) != 0) {
-        scim_error("msg=\"cannot open the database\" db=%s detail=\"%s\" cause=\"%s\"", o.db,
+        char shown[512];
+        scim_redact_uri(o.db, shown, sizeof shown);
+        scim_error("msg=\"cannot open the database\" db=%s detail=\"%s\" cause=\"%s\"", shown,
                    err.detail, err.log);
         goto out;
     }
@@ -565,7 +568,9 @@ int main(int argc, char **argv)
              strchr(host, ':') ? "[" : "", host, strchr(host, ':') ? "]" : "",
              (unsigned)scim_http_port(srv), o.prefix);
     if (created) {
-        printf("scimd %s: first start, database %s\n", SCIMD_VERSION, o.db);
+        char shown[512];
+        scim_redact_uri(o.db, shown, sizeof shown);
+        printf("scimd %s: first start, database %s\n", SCIMD_VERSION, shown);
         printf("SCIM base URL: %s%s\n", o.public_url ? o.public_url : url,
                o.public_url ? o.prefix : "");
         printf("admin token (shown once): %s\n", tok);

@@ -337,3 +337,41 @@ bool scim_utf8_valid(const char *s, size_t len)
     }
     return true;
 }
+
+void scim_redact_uri(const char *uri, char *out, size_t outlen)
+{
+    const char *scheme = strstr(uri, "://");
+    size_t o = 0;
+
+    if (outlen == 0)
+        return;
+    for (const char *p = uri; *p && o + 1 < outlen; p++)
+        out[o++] = *p;
+    out[o] = '\0';
+    if (!scheme || (size_t)(scheme - uri) + 3 > o)
+        return;
+    /* Rewrite the copy: the userinfo password (between the user's ':' and the '@' before the
+     * host), then every password= parameter. */
+    char *start = out + (scheme - uri) + 3;
+    char *at = strchr(start, '@');
+    char *slash = strchr(start, '/');
+    if (at && (!slash || at < slash)) {
+        char *colon = memchr(start, ':', (size_t)(at - start));
+        if (colon) {
+            size_t tail = strlen(at);
+            if ((size_t)(colon + 1 - out) + 3 + tail < outlen) {
+                memmove(colon + 4, at, tail + 1);
+                memcpy(colon + 1, "***", 3);
+            }
+        }
+    }
+    for (char *p = strstr(out, "password="); p; p = strstr(p + 1, "password=")) {
+        char *v = p + 9;
+        char *end = v + strcspn(v, "&");
+        size_t tail = strlen(end);
+        if ((size_t)(v - out) + 3 + tail < outlen) {
+            memmove(v + 3, end, tail + 1);
+            memcpy(v, "***", 3);
+        }
+    }
+}

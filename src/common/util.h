@@ -58,6 +58,11 @@ char *scim_url_decode(const char *in, size_t len, bool plus_is_space);
 /* Parses a whole decimal integer string (optional sign); -1 unless all of `s` is one that fits. */
 int scim_parse_i64(const char *s, int64_t *out);
 
+/* Copies a database URI for display with its password hidden:
+ * "postgresql://app:secret@db/scim?password=x" -> "postgresql://app:***@db/scim?password=***".
+ * Plain file paths are copied unchanged. Output truncated to outlen. */
+void scim_redact_uri(const char *uri, char *out, size_t outlen);
+
 /* true if `s` (length `len`) is valid UTF-8 without NUL bytes. */
 bool scim_utf8_valid(const char *s, size_t len);
 

@@ -1,6 +1,7 @@
 /* scimctl db: schema migration, and moving a whole directory between databases (export to /
  * import from JSON Lines, store.h scim_store_export / scim_store_import). */
 #include "scimctl.h"
+#include "common/util.h"
 
 #include <errno.h>
 #include <stdbool.h>
@@ -197,7 +198,9 @@ int scimctl_db(struct scimctl *c, int argc, char **argv)
     }
     if (scimctl_open(c) != 0)
         return SCIMCTL_ERROR;
-    printf("database %s is up to date (%s)\n", c->db, scim_store_backend(c->st));
+    char shown[512];
+    scim_redact_uri(c->db, shown, sizeof shown);
+    printf("database %s is up to date (%s)\n", shown, scim_store_backend(c->st));
     scimctl_close(c);
     return SCIMCTL_OK;
 }

@@ -191,7 +191,9 @@ int scimctl_open(struct scimctl *c)
     ensure_db_dir(c->db);
     opts = (struct scim_store_opts){.reg = c->reg, .pool_size = 1};
     if (scim_store_open(c->db, &opts, &c->st, &err) != 0) {
-        scimctl_errorf("cannot open database %s: %s%s%s", c->db, err.detail,
+        char shown[512];
+        scim_redact_uri(c->db, shown, sizeof shown);
+        scimctl_errorf("cannot open database %s: %s%s%s", shown, err.detail,
                        err.log[0] ? ": " : "", err.log);
         scimctl_close(c);
         return -1;

@@ -4,7 +4,9 @@
  * Threading: connections are opened with SQLITE_OPEN_NOMUTEX and each is used by one thread at
  * a time, handed out by the pool (mutex + condition variable). Writers take the database write
  * lock up front with BEGIN IMMEDIATE, so two read-then-write transactions never deadlock on a
- * lock upgrade; busy_timeout makes them queue instead of failing. */
+ * lock upgrade; busy_timeout makes them queue instead of failing. On a file database the writes
+ * of request traffic go through one more connection, the writer, as group-committed jobs
+ * (gcommit.h; docs/INTERNALS.md "SQLite write path: group commit"). */
 #include <errno.h>
 #include <pthread.h>
 #include <sqlite3.h>
@@ -16,6 +18,7 @@
 #include "common/util.h"
 #include "store/events.h"
 #include "store/sql/sqlgen.h"
+#include "store/sqlite/gcommit.h"
 #include "store/sqlite/sqlite_feed.h"
 #include "store/sqlite/stmt_cache.h"
 #include "store/store_impl.h"
@@ -223,6 +226,7 @@ struct conn {
     bool in_tx;      /* inside a write transaction opened by begin_write */
     bool committing; /* our own COMMIT is running */
     struct scim_stmt_cache cache; /* list queries, by SQL text (stmt_cache.h) */
+    struct scim_gc *gc; /* the writer connection: its writes are group-committed jobs */
 };
 
 /* SQLite rolls a transaction back by itself on some errors (SQLITE_NOMEM, SQLITE_FULL, ...).
@@ -236,12 +240,18 @@ static int commit_guard(void *arg)
     return c->in_tx && !c->committing;
 }
 
+/* At most this many jobs share one COMMIT: bounds how long the first job of a batch waits for
+ * the jobs queued behind it. */
+#define SCIM_SQLITE_GC_MAX_BATCH 64
+
 struct sqlite_store {
     struct scim_store base; /* first: casts between the two are valid */
     pthread_mutex_t mu;
     pthread_cond_t cv;
     struct conn *conns;
     int n_conns;
+    struct conn *writer; /* file databases: the group-commit connection (gcommit.h) */
+    struct scim_gc gc;
 };
 
 static struct sqlite_store *ss(struct scim_store *st)
@@ -294,6 +304,8 @@ static int exec_stmt(struct conn *c, enum stmt_id id, struct scim_err *err)
 
 static int begin_write(struct conn *c, struct scim_err *err)
 {
+    if (c->gc)
+        return scim_gc_begin(c->gc, err);
     if (exec_stmt(c, S_BEGIN_IMMEDIATE, err) < 0)
         return -1;
     c->in_tx = true;
@@ -303,6 +315,8 @@ static int begin_write(struct conn *c, struct scim_err *err)
 static int commit(struct conn *c, struct scim_err *err)
 {
     int rc;
+    if (c->gc)
+        return scim_gc_commit(c->gc, err); /* returns once the batch is durable */
     c->committing = true;
     rc = exec_stmt(c, S_COMMIT, err);
     c->committing = false;
@@ -355,11 +369,25 @@ static struct conn *acquire(struct sqlite_store *s)
 
 static void release(struct sqlite_store *s, struct conn *c)
 {
+    if (c->gc) {
+        scim_gc_leave(c->gc); /* rolls back to the job's savepoint if it did not commit */
+        return;
+    }
     rollback(c); /* a transaction left open by a failed path must not leak to the next user */
     pthread_mutex_lock(&s->mu);
     c->busy = false;
     pthread_cond_signal(&s->cv);
     pthread_mutex_unlock(&s->mu);
+}
+
+/* The connection for a write transaction: the group-commit writer (after waiting for this
+ * thread's turn) when there is one, else a pooled connection. Released with release(). */
+static struct conn *acquire_writer(struct sqlite_store *s)
+{
+    if (!s->writer)
+        return acquire(s);
+    scim_gc_enter(&s->gc);
+    return s->writer;
 }
 
 static void fn_datetime_us(sqlite3_context *ctx, int argc, sqlite3_value **argv)
@@ -443,9 +471,22 @@ fail:
     return -1;
 }
 
+static void conn_close(struct conn *c)
+{
+    for (int j = 0; j < S_COUNT; j++)
+        sqlite3_finalize(c->st[j]);
+    sqlite3_close_v2(c->db);
+}
+
 static void sqlite_free(struct scim_store *st)
 {
     struct sqlite_store *s = ss(st);
+    if (s->writer) {
+        if (s->writer->gc)
+            scim_gc_destroy(&s->gc);
+        conn_close(s->writer);
+        free(s->writer);
+    }
     for (int i = 0; i < s->n_conns; i++) {
         for (int j = 0; j < S_COUNT; j++)
             sqlite3_finalize(s->conns[i].st[j]);
@@ -1172,7 +1213,7 @@ static int sqlite_create_ex(struct scim_store *st, int64_t tenant, enum scim_rty
                             unsigned flags, json_t **out, int *skipped_members, struct scim_err *err)
 {
     struct sqlite_store *s = ss(st);
-    struct conn *c = acquire(s);
+    struct conn *c = acquire_writer(s);
     const struct scim_tenant_settings *set = w ? w->settings : NULL;
     const char *origin = w && w->origin ? w->origin : "scim";
     bool scim = strcmp(origin, "scim") == 0;
@@ -1361,7 +1402,7 @@ static int sqlite_update_ex(struct scim_store *st, int64_t tenant, enum scim_rty
     bool admin = (flags & SCIM_STORE_ADMIN) != 0;
     bool unique = w && w->settings && w->settings->unique_emails;
     struct sqlite_store *s = ss(st);
-    struct conn *c = acquire(s);
+    struct conn *c = acquire_writer(s);
     struct scim_store_change chg = {0};
     json_t *current = NULL, *old = NULL, *evs = json_array();
     char *doc_text = NULL;
@@ -1537,7 +1578,7 @@ static int sqlite_delete_ex(struct scim_store *st, int64_t tenant, enum scim_rty
                             struct scim_err *err)
 {
     struct sqlite_store *s = ss(st);
-    struct conn *c = acquire(s);
+    struct conn *c = acquire_writer(s);
     struct row r;
     char *doc = NULL;
     int rc = -1;
@@ -1871,7 +1912,7 @@ out:
 static int sqlite_tenant_default(struct scim_store *st, int64_t *tenant_id, struct scim_err *err)
 {
     struct sqlite_store *s = ss(st);
-    struct conn *c = acquire(s);
+    struct conn *c = acquire_writer(s);
     int rc = -1;
     if (begin_write(c, err) < 0)
         goto out;
@@ -1970,14 +2011,16 @@ static int sqlite_token_touch(struct scim_store *st, int64_t token_id, int64_t n
                               struct scim_err *err)
 {
     struct sqlite_store *s = ss(st);
-    struct conn *c = acquire(s);
+    struct conn *c = acquire_writer(s);
     int rc = -1;
-    sqlite3_stmt *q = stmt(c, S_TOKEN_TOUCH, err);
+    sqlite3_stmt *q = begin_write(c, err) == 0 ? stmt(c, S_TOKEN_TOUCH, err) : NULL;
     if (q) {
         sqlite3_bind_int64(q, 1, now_us);
         sqlite3_bind_int64(q, 2, token_id);
         rc = sqlite3_step(q) == SQLITE_DONE ? 0 : db_fail(c, err, "token touch");
         done(q);
+        if (rc == 0)
+            rc = commit(c, err);
     }
     release(s, c);
     return rc;
@@ -2392,7 +2435,7 @@ static int sqlite_tenant_update(struct scim_store *st, int64_t id, int disabled,
 static int sqlite_tenant_delete(struct scim_store *st, int64_t id, struct scim_err *err)
 {
     struct sqlite_store *s = ss(st);
-    struct conn *c = acquire(s);
+    struct conn *c = acquire_writer(s);
     int rc = -1, n;
     if (begin_write(c, err) < 0)
         goto out;
@@ -2450,7 +2493,7 @@ static int sqlite_log_append_batch(struct scim_store *st, const struct scim_log_
                                    size_t n, struct scim_err *err)
 {
     struct sqlite_store *s = ss(st);
-    struct conn *c = acquire(s);
+    struct conn *c = acquire_writer(s);
     sqlite3_stmt *q = NULL;
     int rc = -1;
     if (begin_write(c, err) < 0)
@@ -2652,7 +2695,7 @@ static int log_prune_slices(struct sqlite_store *s, const char *sql, int64_t a, 
                             int64_t *deleted, struct scim_err *err)
 {
     for (;;) {
-        struct conn *c = acquire(s);
+        struct conn *c = acquire_writer(s);
         int n = -1;
         if (begin_write(c, err) == 0 && (n = run_sql(c, sql, err, "iii", a, b,
                                                      (int64_t)LOG_PRUNE_SLICE)) >= 0 &&
@@ -2787,7 +2830,7 @@ int scim_sqlite_with_conn(struct scim_store *st, bool write, scim_sqlite_conn_fn
                           struct scim_err *err)
 {
     struct sqlite_store *s = ss(st);
-    struct conn *c = acquire(s);
+    struct conn *c = write ? acquire_writer(s) : acquire(s);
     int rc = -1;
     if (write && begin_write(c, err) < 0)
         goto out;
@@ -2826,6 +2869,21 @@ int scim_sqlite_open(const char *path, const struct scim_store_opts *opts, struc
             sqlite_free(&s->base);
             return -1;
         }
+    }
+    /* writes of a file database go through one connection, group-committed (gcommit.h); an
+     * in-memory database is private to its one connection, which therefore writes itself */
+    if (!memory) {
+        if (!(s->writer = calloc(1, sizeof(*s->writer)))) {
+            sqlite_free(&s->base);
+            return scim_err_nomem(err);
+        }
+        if (conn_open(s->writer, path, false, busy, opts && opts->sqlite_sync_normal, err) < 0 ||
+            scim_gc_init(&s->gc, s->writer->db, &s->writer->in_tx, &s->writer->committing,
+                         SCIM_SQLITE_GC_MAX_BATCH, err) < 0) {
+            sqlite_free(&s->base);
+            return -1;
+        }
+        s->writer->gc = &s->gc;
     }
     *out = &s->base;
     return 0;
