@@ -475,6 +475,7 @@ static void conn_close(struct conn *c)
 {
     for (int j = 0; j < S_COUNT; j++)
         sqlite3_finalize(c->st[j]);
+    scim_stmt_cache_clear(&c->cache);
     sqlite3_close_v2(c->db);
 }
 
