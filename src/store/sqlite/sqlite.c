@@ -18,6 +18,7 @@
 #include "common/util.h"
 #include "store/events.h"
 #include "store/sql/sqlgen.h"
+#include "store/sqlite/ckpt.h"
 #include "store/sqlite/gcommit.h"
 #include "store/sqlite/sqlite_feed.h"
 #include "store/sqlite/stmt_cache.h"
@@ -252,6 +253,7 @@ struct sqlite_store {
     int n_conns;
     struct conn *writer; /* file databases: the group-commit connection (gcommit.h) */
     struct scim_gc gc;
+    struct scim_ckpt ckpt; /* checkpoints the writer's WAL off the write path (ckpt.h) */
 };
 
 static struct sqlite_store *ss(struct scim_store *st)
@@ -482,6 +484,7 @@ static void conn_close(struct conn *c)
 static void sqlite_free(struct scim_store *st)
 {
     struct sqlite_store *s = ss(st);
+    scim_ckpt_stop(&s->ckpt); /* first: the writer's WAL hook points at it */
     if (s->writer) {
         if (s->writer->gc)
             scim_gc_destroy(&s->gc);
@@ -2885,6 +2888,11 @@ int scim_sqlite_open(const char *path, const struct scim_store_opts *opts, struc
             return -1;
         }
         s->writer->gc = &s->gc;
+        /* sync_normal too: its WAL must be checkpointed all the same */
+        if (scim_ckpt_start(&s->ckpt, path, s->writer->db, err) < 0) {
+            sqlite_free(&s->base);
+            return -1;
+        }
     }
     *out = &s->base;
     return 0;
