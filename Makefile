@@ -29,7 +29,7 @@ FUZZ_SECONDS ?= 60
 FUZZERS    ?= $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 
 
-.PHONY: all deps test-deps fuzz-deps build build-asan build-fuzz run test test-plain test-asan fuzz bench clean format
+.PHONY: all deps test-deps fuzz-deps build build-asan build-fuzz run test test-plain test-asan test-fuzz fuzz bench clean format
 
 all: build
 
@@ -66,9 +66,15 @@ test-asan: build-asan
 	cd $(BUILD_ASAN) && $(ASAN_ENV) ctest --output-on-failure -j $(JOBS) $(CTEST_ARGS)
 	$(call ctest_pg,$(BUILD_ASAN),$(ASAN_ENV))
 
-# The plain build first, then the whole suite again under ASan+UBSan, each on SQLite then on
-# PostgreSQL; ctest's summary ends the run.
-test: test-plain test-asan
+# A short fresh libFuzzer run of every harness (the corpus replays are ctest tests of both
+# builds); a crash fails the run and leaves its reproducer in $(BUILD_FUZZ)/fuzz-<name>/artifacts/.
+TEST_FUZZ_SECONDS ?= 10
+test-fuzz:
+	$(MAKE) fuzz FUZZ_SECONDS=$(TEST_FUZZ_SECONDS)
+
+# The plain build first, a short fuzzing run, then the whole suite again under ASan+UBSan, each
+# suite on SQLite then on PostgreSQL; ctest's summary ends the run.
+test: test-plain test-fuzz test-asan
 
 # Benchmarks (bench/README.md): release build in build-release, N users on SQLite, wrk load.
 # Override N, DURATION, SCENARIOS, BACKEND, DB, ... in the environment.

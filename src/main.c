@@ -7,6 +7,7 @@
 #include "common/err.h"
 #include "common/jsonalloc.h"
 #include "common/log.h"
+#include "common/memtune.h"
 #include "common/util.h"
 #include "feed/delivery.h"
 #include "http/server.h"
@@ -434,6 +435,7 @@ int main(int argc, char **argv)
     sigset_t sigs;
     int sig, rc, status = EXIT_FAILURE;
 
+    scim_malloc_tune(); /* before any thread: bounded arenas, bounded RSS */
     scim_err_clear(&err);
     scim_json_alloc_init(); /* before any JSON value exists */
     rc = parse_args(argc, argv, &o);

@@ -8,6 +8,7 @@
 #include "auth/token.h"
 #include "common/buf.h"
 #include "common/jsonalloc.h"
+#include "common/jsondump.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "scim/compat.h"
@@ -106,7 +107,7 @@ void api_json_take(struct api_req *r, int status, json_t *body)
     char *text = NULL;
 
     if (body)
-        text = json_dumps(body, JSON_COMPACT | JSON_ENCODE_ANY);
+        text = scim_json_dumps_compact(body); /* = json_dumps(COMPACT | ENCODE_ANY) */
     json_decref(body);
     /* A jansson allocation that failed during this request may have silently dropped part of
      * a value (json_copy, json_object_set_new results ignored): whatever was about to be

@@ -823,6 +823,14 @@ bool scim_projection_includes(const struct scim_resource_type *rt, const struct 
     return decide(sc, a, attributes, excluded) != SEL_SKIP;
 }
 
+/* A value for the projected copy: containers are copied (the caller may change them), scalars
+ * are shared. Nothing in scimd changes a scalar in place (no json_string_set and the like),
+ * and sharing saves an allocation and a free per attribute of every resource rendered. */
+static json_t *share(json_t *v)
+{
+    return json_is_object(v) || json_is_array(v) ? json_deep_copy(v) : json_incref(v);
+}
+
 /* One element (object) of a complex value, filtered by sub-attribute. NULL if nothing is left
  * or on out of memory (*oom set). */
 static json_t *filter_object(const struct scim_attr *a, json_t *obj, enum sel how,
@@ -846,7 +854,7 @@ static json_t *filter_object(const struct scim_attr *a, json_t *obj, enum sel ho
             keep = !s || s->returned == SCIM_RET_ALWAYS || !ref_sub(l, a, s);
         else
             keep = !s || s->returned != SCIM_RET_REQUEST;
-        if (keep && json_object_set_new(res, k, json_deep_copy(v)) < 0) {
+        if (keep && json_object_set_new(res, k, share(v)) < 0) {
             *oom = true;
             break;
         }
@@ -870,7 +878,7 @@ static int add_projected(json_t *dst, const char *key, const struct scim_attr *a
     if (how == SEL_SKIP)
         return 0;
     if (a->type != SCIM_T_COMPLEX) {
-        nv = json_deep_copy(v);
+        nv = share(v);
         if (!nv)
             return -1;
     } else if (json_is_object(v)) {
@@ -882,7 +890,7 @@ static int add_projected(json_t *dst, const char *key, const struct scim_attr *a
         if (!nv)
             return -1;
         json_array_foreach(v, i, e) {
-            json_t *ne = json_is_object(e) ? filter_object(a, e, how, l, &oom) : json_deep_copy(e);
+            json_t *ne = json_is_object(e) ? filter_object(a, e, how, l, &oom) : share(e);
             if (oom || (ne && json_array_append_new(nv, ne) < 0)) {
                 json_decref(nv);
                 return -1;
@@ -894,7 +902,7 @@ static int add_projected(json_t *dst, const char *key, const struct scim_attr *a
             nv = NULL;
         }
     } else {
-        nv = json_deep_copy(v);
+        nv = share(v);
     }
     if (oom)
         return -1;
@@ -918,7 +926,7 @@ json_t *scim_project(const struct scim_resource_type *rt, json_t *resource,
         const struct scim_schema *ext;
         const struct scim_attr *a;
         if (scim_streq_ci(key, "schemas")) {
-            if (json_object_set_new(out, key, json_deep_copy(v)) < 0)
+            if (json_object_set_new(out, key, share(v)) < 0)
                 goto fail;
             continue;
         }
@@ -936,7 +944,7 @@ json_t *scim_project(const struct scim_resource_type *rt, json_t *resource,
                         rc = add_projected(sub, k2, ea, v2, decide(ext, ea, attributes, excluded),
                                            attributes, excluded);
                     else if (!attributes || ref_whole_schema(attributes, ext))
-                        rc = json_object_set_new(sub, k2, json_deep_copy(v2));
+                        rc = json_object_set_new(sub, k2, share(v2));
                     else
                         rc = 0;
                     if (rc < 0) {
@@ -959,7 +967,7 @@ json_t *scim_project(const struct scim_resource_type *rt, json_t *resource,
             sc = NULL;
         }
         if (!a) {
-            if (!attributes && json_object_set_new(out, key, json_deep_copy(v)) < 0)
+            if (!attributes && json_object_set_new(out, key, share(v)) < 0)
                 goto fail;
             continue;
         }

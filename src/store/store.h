@@ -22,6 +22,10 @@
 
 struct scim_store;
 
+/* Longest resource id the store keeps: generated ids are 36-character UUIDs; ids given to
+ * `scimctl import` / `db import` may be up to this long. */
+#define SCIM_STORE_ID_MAX 64
+
 struct scim_store_opts {
     const struct scim_registry *reg; /* used to compile filters and sort keys */
     int pool_size;                   /* connections; 0 = default (8) */

@@ -50,8 +50,8 @@ struct scim_store_ops {
     int (*list)(struct scim_store *st, int64_t tenant_id, enum scim_rtype kind,
                 const struct scim_store_query *q, struct scim_store_page *out,
                 struct scim_err *err);
-    /* Optional (NULL = 501 from scim_store_import_batch). The PostgreSQL backend does not have it yet:
-     * there it would be one transaction with multi-row INSERTs or COPY, same contract. */
+    /* Optional (NULL = 501 from scim_store_import_batch). Both backends have it: one transaction
+     * per batch (SQLite: prepared inserts; PostgreSQL: multi-row INSERTs with bound values). */
     int (*import_batch)(struct scim_store *st, int64_t tenant_id, struct scim_store_import_item *items,
                   size_t n, struct scim_err *err);
 

@@ -18,7 +18,7 @@
 /* A batch also ends after this many member references, so that one huge group does not share
  * its transaction with ten thousand other lines' worth of memory. */
 #define BATCH_MEMBERS 200000
-#define MAX_ID_LEN 64
+#define MAX_ID_LEN SCIM_STORE_ID_MAX
 
 static void help(void)
 {
@@ -49,7 +49,8 @@ static void help(void)
           "\n"
           "    This loads SCIM resources from another system. To copy a whole scimd database\n"
           "    (tenants, tokens, ids, times, versions) use \"scimctl db export\" and\n"
-          "    \"scimctl db import\" instead. Only the SQLite backend has bulk import yet.\n"
+          "    \"scimctl db import\" instead. Works on SQLite and PostgreSQL; it writes no\n"
+          "    change-feed events.\n"
           "\n"
           "EXIT STATUS\n"
           "    0 every line imported, 1 some lines failed or the database failed, 2 usage.\n"
