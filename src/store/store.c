@@ -430,3 +430,58 @@ int scim_store_log_prune(struct scim_store *st, int64_t before_us, int64_t max_p
         return not_supported(st, err);
     return st->ops->log_prune(st, before_us, max_per_tenant, deleted, err);
 }
+
+int scim_store_row_json(const char *backend, enum scim_rtype kind, const struct scim_store_row *r,
+                        const char *doc_text, bool admin, json_t **out, struct scim_err *err)
+{
+    json_error_t jerr;
+    json_t *doc = json_loads(doc_text, 0, &jerr);
+    json_t *obj = json_object();
+    json_t *schemas = json_array();
+    char created[SCIM_DATETIME_LEN], modified[SCIM_DATETIME_LEN], version[32];
+    const char *key;
+    json_t *val, *meta;
+    int rc = -1;
+
+    if (!doc || !json_is_object(doc)) {
+        scim_err_internal(err, "%s: stored doc of %s is not a JSON object", backend, r->id);
+        goto out;
+    }
+    if (!obj || !schemas)
+        goto nomem;
+    if (json_array_append_new(schemas, json_string(kind == SCIM_RT_USER ? SCIM_SCHEMA_USER
+                                                                        : SCIM_SCHEMA_GROUP)) < 0)
+        goto nomem;
+    json_object_foreach(doc, key, val) {
+        if (strncmp(key, "urn:", 4) == 0 && json_array_append_new(schemas, json_string(key)) < 0)
+            goto nomem;
+    }
+    if (json_object_set(obj, "schemas", schemas) < 0 ||
+        json_object_set_new(obj, "id", json_string(r->id)) < 0 || json_object_update(obj, doc) < 0)
+        goto nomem;
+    scim_datetime_format(r->created, created);
+    scim_datetime_format(r->last_modified, modified);
+    snprintf(version, sizeof(version), "W/\"%lld\"", (long long)r->version);
+    meta = json_pack("{s:s, s:s, s:s, s:s}", "resourceType", kind == SCIM_RT_USER ? "User" : "Group",
+                     "created", created, "lastModified", modified, "version", version);
+    if (!meta || json_object_set_new(obj, "meta", meta) < 0)
+        goto nomem;
+    if (admin) {
+        json_t *state = json_pack("{s:s, s:s?, s:b}", "origin", r->origin, "managedBy",
+                                  r->managed_by[0] ? r->managed_by : NULL, "deprovisioned",
+                                  r->deprovisioned);
+        if (!state || json_object_set_new(obj, "_state", state) < 0)
+            goto nomem;
+    }
+    *out = obj;
+    obj = NULL;
+    rc = 0;
+    goto out;
+nomem:
+    scim_err_nomem(err);
+out:
+    json_decref(doc);
+    json_decref(obj);
+    json_decref(schemas);
+    return rc;
+}

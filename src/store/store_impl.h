@@ -10,6 +10,22 @@
 
 #include "store/store.h"
 
+/* One resource row as both backends read it (the doc travels separately as text). */
+struct scim_store_row {
+    int64_t pk;
+    char id[SCIM_STORE_ID_MAX + 1];
+    int64_t created, last_modified, version;
+    char origin[16];
+    char managed_by[128];
+    bool deprovisioned;
+};
+
+/* The backend-independent part of a stored resource as SCIM JSON: schemas (core + each extension
+ * present), id, the doc attributes, meta, and with `admin` the "_state" object. Backends add
+ * members/groups themselves. `backend` names the backend in log-only errors. */
+int scim_store_row_json(const char *backend, enum scim_rtype kind, const struct scim_store_row *r,
+                        const char *doc_text, bool admin, json_t **out, struct scim_err *err);
+
 struct scim_store_ops {
     const char *name; /* "sqlite", "postgresql" */
     void (*free)(struct scim_store *st);

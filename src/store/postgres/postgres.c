@@ -524,17 +524,8 @@ static void pg_free(struct scim_store *st)
 
 /* ---- resource output ---------------------------------------------------------------- */
 
-struct row {
-    int64_t pk;
-    char id[SCIM_STORE_ID_MAX + 1];
-    int64_t created, last_modified, version;
-    char origin[16];
-    char managed_by[128];
-    bool deprovisioned;
-};
-
 /* A row read with RES_COLS (the doc is column 5). */
-static void row_from(const PGresult *r, int i, struct row *out)
+static void row_from(const PGresult *r, int i, struct scim_store_row *out)
 {
     out->pk = col_i64(r, i, 0);
     snprintf(out->id, sizeof(out->id), "%s", PQgetvalue(r, i, 1));
@@ -654,64 +645,25 @@ nomem:
 }
 
 /* The SCIM object of a row: schemas, id, the doc attributes, meta, members/groups. */
-static int build_resource(struct pconn *c, enum scim_rtype kind, const struct row *r,
+static int build_resource(struct pconn *c, enum scim_rtype kind, const struct scim_store_row *r,
                           const char *doc_text, unsigned flags, json_t **out, struct scim_err *err)
 {
-    json_error_t jerr;
-    json_t *doc = json_loads(doc_text, 0, &jerr);
-    json_t *obj = json_object();
-    json_t *schemas = json_array();
-    char created[SCIM_DATETIME_LEN], modified[SCIM_DATETIME_LEN], version[32];
-    int rc = -1;
-    if (!doc || !json_is_object(doc)) {
-        scim_err_internal(err, "postgresql: stored doc of %s is not a JSON object", r->id);
-        goto out;
-    }
-    if (!obj || !schemas)
-        goto nomem;
-    if (json_array_append_new(schemas, json_string(kind == SCIM_RT_USER ? SCIM_SCHEMA_USER
-                                                                        : SCIM_SCHEMA_GROUP)) < 0)
-        goto nomem;
-    const char *key;
-    json_t *val;
-    json_object_foreach(doc, key, val) {
-        if (strncmp(key, "urn:", 4) == 0 && json_array_append_new(schemas, json_string(key)) < 0)
-            goto nomem;
-    }
-    if (json_object_set(obj, "schemas", schemas) < 0 || json_object_set_new(obj, "id", json_string(r->id)) < 0 ||
-        json_object_update(obj, doc) < 0)
-        goto nomem;
-    scim_datetime_format(r->created, created);
-    scim_datetime_format(r->last_modified, modified);
-    snprintf(version, sizeof(version), "W/\"%lld\"", (long long)r->version);
-    json_t *meta = json_pack("{s:s, s:s, s:s, s:s}", "resourceType", kind == SCIM_RT_USER ? "User" : "Group",
-                             "created", created, "lastModified", modified, "version", version);
-    if (!meta || json_object_set_new(obj, "meta", meta) < 0)
-        goto nomem;
     bool admin = (flags & SCIM_STORE_ADMIN) != 0;
-    if (admin) {
-        json_t *state = json_pack("{s:s, s:s?, s:b}", "origin", r->origin, "managedBy",
-                                  r->managed_by[0] ? r->managed_by : NULL, "deprovisioned",
-                                  r->deprovisioned);
-        if (!state || json_object_set_new(obj, "_state", state) < 0)
-            goto nomem;
-    }
+    json_t *obj = NULL;
+
+    if (scim_store_row_json("postgresql", kind, r, doc_text, admin, &obj, err) < 0)
+        return -1;
     if (kind == SCIM_RT_GROUP && (flags & (SCIM_STORE_MEMBERS | SCIM_STORE_LOAD_MEMBERS)) &&
         load_members(c, r->pk, admin, obj, err) < 0)
-        goto out;
-    if (kind == SCIM_RT_USER && (flags & SCIM_STORE_GROUPS) && load_groups(c, r->pk, admin, obj, err) < 0)
-        goto out;
+        goto fail;
+    if (kind == SCIM_RT_USER && (flags & SCIM_STORE_GROUPS) &&
+        load_groups(c, r->pk, admin, obj, err) < 0)
+        goto fail;
     *out = obj;
-    obj = NULL;
-    rc = 0;
-    goto out;
-nomem:
-    scim_err_nomem(err);
-out:
-    json_decref(doc);
+    return 0;
+fail:
     json_decref(obj);
-    json_decref(schemas);
-    return rc;
+    return -1;
 }
 
 static const char *kind_name(enum scim_rtype kind)
@@ -722,7 +674,7 @@ static const char *kind_name(enum scim_rtype kind)
 /* Reads (and with `lock`, locks until the end of the transaction) a row by (tenant, kind, id):
  * 1 found (*doc_text malloc'ed when asked for), 0 absent, -1 error. */
 static int read_row(struct pconn *c, int64_t tenant, enum scim_rtype kind, const char *id, bool lock,
-                    struct row *row, char **doc_text, struct scim_err *err)
+                    struct scim_store_row *row, char **doc_text, struct scim_err *err)
 {
     struct params p = {0};
     p_i64(&p, tenant);
@@ -747,9 +699,9 @@ static int read_row(struct pconn *c, int64_t tenant, enum scim_rtype kind, const
 /* Reads a resource and builds it (when `out` is given): 0, or -1 (404 when absent, or
  * deprovisioned outside the admin view). */
 static int get_resource(struct pconn *c, int64_t tenant, enum scim_rtype kind, const char *id,
-                        unsigned flags, bool lock, json_t **out, struct row *r_out, struct scim_err *err)
+                        unsigned flags, bool lock, json_t **out, struct scim_store_row *r_out, struct scim_err *err)
 {
-    struct row row;
+    struct scim_store_row row;
     char *doc = NULL;
     int rc = read_row(c, tenant, kind, id, lock, &row, out ? &doc : NULL, err);
     if (rc > 0 && row.deprovisioned && !(flags & SCIM_STORE_ADMIN))
@@ -1430,7 +1382,7 @@ static bool nonempty(json_t *a)
 }
 
 /* Writes the row of an update (doc and indexed columns, or only the version). */
-static int write_update(struct pconn *c, enum scim_rtype kind, const struct row *r,
+static int write_update(struct pconn *c, enum scim_rtype kind, const struct scim_store_row *r,
                         const struct scim_store_change *chg, struct scim_err *err)
 {
     int64_t now = scim_now_ms_us();
@@ -1488,7 +1440,7 @@ static int tx_update(struct pg_store *s, struct pconn *c, void *arg, struct scim
     bool unique = a->w && a->w->settings && a->w->settings->unique_emails;
     struct scim_store_change chg = {0};
     json_t *current = NULL, *old = NULL, *out = NULL, *evs = json_array();
-    struct row r;
+    struct scim_store_row r;
     struct mev mev = {.events = evs, .gid = a->id, .added = json_array()};
     int rc = -1;
     if (!evs || !mev.added) {
@@ -1599,7 +1551,7 @@ struct delete_args {
 };
 
 /* delete_mode "deactivate": the user stays, inactive and invisible to the IdP. */
-static int deprovision(struct pconn *c, const struct row *r, json_t *old, struct scim_err *err)
+static int deprovision(struct pconn *c, const struct scim_store_row *r, json_t *old, struct scim_err *err)
 {
     json_t *doc = json_deep_copy(old);
     char *text = NULL;
@@ -1627,7 +1579,7 @@ static int tx_delete(struct pg_store *s, struct pconn *c, void *arg, struct scim
     (void)s;
     struct delete_args *a = arg;
     bool admin = (a->flags & SCIM_STORE_ADMIN) != 0;
-    struct row r;
+    struct scim_store_row r;
     char *doc = NULL;
     json_t *evs = json_array(), *old = NULL;
     json_error_t je;
@@ -1854,7 +1806,7 @@ static int tx_list(struct pg_store *s, struct pconn *c, void *arg, struct scim_e
         for (int k = 0; k < rows; k++) {
             /* a backward page was read descending; it is returned ascending */
             int i = back ? rows - 1 - k : k;
-            struct row row;
+            struct scim_store_row row;
             json_t *res = NULL;
             row_from(r, i, &row);
             if (!first_pk)

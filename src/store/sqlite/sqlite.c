@@ -507,15 +507,6 @@ static int prepare_dyn(struct conn *c, const char *sql, sqlite3_stmt **q, struct
 
 /* ---- resource output ---------------------------------------------------------------- */
 
-struct row {
-    int64_t pk;
-    char id[SCIM_STORE_ID_MAX + 1];
-    int64_t created, last_modified, version;
-    char origin[16];
-    char managed_by[128];
-    bool deprovisioned;
-};
-
 static int load_members(struct conn *c, int64_t pk, bool admin, json_t *obj, struct scim_err *err)
 {
     sqlite3_stmt *s = stmt(c, admin ? S_MEMBERS_OF_ALL : S_MEMBERS_OF, err);
@@ -627,70 +618,30 @@ static int load_groups(struct conn *c, int64_t pk, json_t *obj, struct scim_err 
 }
 
 /* The SCIM object of a row: schemas, id, the doc attributes, meta, members/groups. */
-static int build_resource(struct conn *c, enum scim_rtype kind, const struct row *r,
+static int build_resource(struct conn *c, enum scim_rtype kind, const struct scim_store_row *r,
                           const char *doc_text, unsigned flags, json_t **out, struct scim_err *err)
 {
-    json_error_t jerr;
-    json_t *doc = json_loads(doc_text, 0, &jerr);
-    json_t *obj = json_object();
-    json_t *schemas = json_array();
-    char created[SCIM_DATETIME_LEN], modified[SCIM_DATETIME_LEN], version[32];
-    int rc = -1;
-    if (!doc || !json_is_object(doc)) {
-        scim_err_internal(err, "sqlite: stored doc of %s is not a JSON object", r->id);
-        goto out;
-    }
-    if (!obj || !schemas)
-        goto nomem;
-    if (json_array_append_new(schemas, json_string(kind == SCIM_RT_USER ? SCIM_SCHEMA_USER
-                                                                        : SCIM_SCHEMA_GROUP)) < 0)
-        goto nomem;
-    const char *key;
-    json_t *val;
-    json_object_foreach(doc, key, val) {
-        if (strncmp(key, "urn:", 4) == 0 && json_array_append_new(schemas, json_string(key)) < 0)
-            goto nomem;
-    }
-    if (json_object_set(obj, "schemas", schemas) < 0 || json_object_set_new(obj, "id", json_string(r->id)) < 0 ||
-        json_object_update(obj, doc) < 0)
-        goto nomem;
-    scim_datetime_format(r->created, created);
-    scim_datetime_format(r->last_modified, modified);
-    snprintf(version, sizeof(version), "W/\"%lld\"", (long long)r->version);
-    json_t *meta = json_pack("{s:s, s:s, s:s, s:s}", "resourceType", kind == SCIM_RT_USER ? "User" : "Group",
-                             "created", created, "lastModified", modified, "version", version);
-    if (!meta || json_object_set_new(obj, "meta", meta) < 0)
-        goto nomem;
     bool admin = (flags & SCIM_STORE_ADMIN) != 0;
-    if (admin) {
-        json_t *state = json_pack("{s:s, s:s?, s:b}", "origin", r->origin, "managedBy",
-                                  r->managed_by[0] ? r->managed_by : NULL, "deprovisioned",
-                                  r->deprovisioned);
-        if (!state || json_object_set_new(obj, "_state", state) < 0)
-            goto nomem;
-    }
+    json_t *obj = NULL;
+
+    if (scim_store_row_json("sqlite", kind, r, doc_text, admin, &obj, err) < 0)
+        return -1;
     if (kind == SCIM_RT_GROUP && (flags & (SCIM_STORE_MEMBERS | SCIM_STORE_LOAD_MEMBERS)) &&
         load_members(c, r->pk, admin, obj, err) < 0)
-        goto out;
+        goto fail;
     if (kind == SCIM_RT_USER && (flags & SCIM_STORE_GROUPS) &&
         (admin ? load_groups_direct(c, r->pk, obj, err) : load_groups(c, r->pk, obj, err)) < 0)
-        goto out;
+        goto fail;
     *out = obj;
-    obj = NULL;
-    rc = 0;
-    goto out;
-nomem:
-    scim_err_nomem(err);
-out:
-    json_decref(doc);
+    return 0;
+fail:
     json_decref(obj);
-    json_decref(schemas);
-    return rc;
+    return -1;
 }
 
 /* Reads a row by (tenant, kind, id): 1 found (and *doc_text malloc'ed), 0 absent, -1 error. */
 static int read_row(struct conn *c, int64_t tenant, enum scim_rtype kind, const char *id,
-                    struct row *r, char **doc_text, struct scim_err *err)
+                    struct scim_store_row *r, char **doc_text, struct scim_err *err)
 {
     sqlite3_stmt *s = stmt(c, S_RES_GET, err);
     if (!s)
@@ -723,9 +674,9 @@ static int read_row(struct conn *c, int64_t tenant, enum scim_rtype kind, const 
 }
 
 static int get_resource(struct conn *c, int64_t tenant, enum scim_rtype kind, const char *id,
-                        unsigned flags, json_t **out, struct row *r_out, struct scim_err *err)
+                        unsigned flags, json_t **out, struct scim_store_row *r_out, struct scim_err *err)
 {
-    struct row r;
+    struct scim_store_row r;
     char *doc = NULL;
     int rc = read_row(c, tenant, kind, id, &r, &doc, err);
     if (rc > 0 && r.deprovisioned && !(flags & SCIM_STORE_ADMIN)) {
@@ -1194,7 +1145,7 @@ static int join_default_groups(struct conn *c, int64_t tenant, int64_t user_pk, 
                              gid) < 0)
             return -1;
         if (n > 0) {
-            struct row gr;
+            struct scim_store_row gr;
             char *gdoc = NULL;
             json_t *gj = NULL;
             json_error_t je;
@@ -1410,7 +1361,7 @@ static int sqlite_update_ex(struct scim_store *st, int64_t tenant, enum scim_rty
     struct scim_store_change chg = {0};
     json_t *current = NULL, *old = NULL, *evs = json_array();
     char *doc_text = NULL;
-    struct row r;
+    struct scim_store_row r;
     struct mev mev = {.events = evs, .gid = id, .added = json_array()};
     int rc = -1;
     if (!evs || !mev.added) {
@@ -1552,7 +1503,7 @@ static int sqlite_update(struct scim_store *st, int64_t tenant, enum scim_rtype 
 }
 
 /* delete_mode "deactivate": the user stays, inactive and invisible to the IdP. */
-static int deprovision(struct conn *c, const struct row *r, const char *doc_text, struct scim_err *err)
+static int deprovision(struct conn *c, const struct scim_store_row *r, const char *doc_text, struct scim_err *err)
 {
     json_error_t je;
     json_t *doc = json_loads(doc_text, 0, &je);
@@ -1583,7 +1534,7 @@ static int sqlite_delete_ex(struct scim_store *st, int64_t tenant, enum scim_rty
 {
     struct sqlite_store *s = ss(st);
     struct conn *c = acquire_writer(s);
-    struct row r;
+    struct scim_store_row r;
     char *doc = NULL;
     int rc = -1;
     bool admin = (flags & SCIM_STORE_ADMIN) != 0;
@@ -1818,7 +1769,7 @@ static int sqlite_list(struct scim_store *st, int64_t tenant, enum scim_rtype ki
         }
         int step;
         while ((step = sqlite3_step(q)) == SQLITE_ROW) {
-            struct row r;
+            struct scim_store_row r;
             json_t *res = NULL;
             if (qr->cursor_mode && (int64_t)json_array_size(arr) == qr->count) {
                 out->more = true;
