@@ -441,6 +441,7 @@ static int conn_open(struct conn *c, const char *path, bool memory, int busy_ms,
     if (sqlite3_create_function(c->db, "scim_datetime_us", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL,
                                 fn_datetime_us, NULL, NULL) != SQLITE_OK)
         return db_fail(c, err, "create_function");
+    scim_stmt_cache_attach(&c->cache, c->db);
     return 0;
 }
 
@@ -461,7 +462,7 @@ static int migrate(struct conn *c, struct scim_err *err)
             sqlite3_bind_int64(q, 1, (sqlite3_int64)v);
             have = sqlite3_step(q) == SQLITE_ROW;
         }
-        sqlite3_finalize(q);
+        scim_stmt_release(q);
         if (!have) {
             char rec[96];
             snprintf(rec, sizeof(rec), "INSERT INTO schema_migrations(version) VALUES (%zu)", v);
@@ -485,6 +486,7 @@ static void conn_close(struct conn *c)
 {
     for (int j = 0; j < S_COUNT; j++)
         sqlite3_finalize(c->st[j]);
+    scim_stmt_cache_detach(c->db);
     scim_stmt_cache_clear(&c->cache);
     sqlite3_close_v2(c->db);
 }
@@ -499,12 +501,8 @@ static void sqlite_free(struct scim_store *st)
         conn_close(s->writer);
         free(s->writer);
     }
-    for (int i = 0; i < s->n_conns; i++) {
-        for (int j = 0; j < S_COUNT; j++)
-            sqlite3_finalize(s->conns[i].st[j]);
-        scim_stmt_cache_clear(&s->conns[i].cache);
-        sqlite3_close_v2(s->conns[i].db);
-    }
+    for (int i = 0; i < s->n_conns; i++)
+        conn_close(&s->conns[i]);
     free(s->conns);
     pthread_cond_destroy(&s->cv);
     pthread_mutex_destroy(&s->mu);
@@ -881,7 +879,7 @@ static int kind_of(struct conn *c, int64_t tenant, const char *id)
     sqlite3_bind_text(q, 2, id, -1, SQLITE_TRANSIENT);
     if (sqlite3_step(q) == SQLITE_ROW)
         kind = sqlite3_column_int(q, 0);
-    sqlite3_finalize(q);
+    scim_stmt_release(q);
     return kind;
 }
 
@@ -927,11 +925,11 @@ static int note_cleared(struct conn *c, int64_t group_pk, struct mev *ev, struct
     sqlite3_bind_int64(q, 1, group_pk);
     while ((step = sqlite3_step(q)) == SQLITE_ROW) {
         if (json_object_set_new(ev->cleared, col_text(q, 0), json_integer(sqlite3_column_int(q, 1))) < 0) {
-            sqlite3_finalize(q);
+            scim_stmt_release(q);
             return scim_err_nomem(err);
         }
     }
-    sqlite3_finalize(q);
+    scim_stmt_release(q);
     return step == SQLITE_DONE ? 0 : db_fail(c, err, "members of");
 }
 
@@ -966,11 +964,11 @@ static int note_leaving(struct conn *c, int64_t tenant, const char *id, int kind
     sqlite3_bind_int64(q, 1, pk);
     while ((step = sqlite3_step(q)) == SQLITE_ROW) {
         if (scim_events_member(events, col_text(q, 0), col_text(q, 1), id, kind, false, err) < 0) {
-            sqlite3_finalize(q);
+            scim_stmt_release(q);
             return -1;
         }
     }
-    sqlite3_finalize(q);
+    scim_stmt_release(q);
     return step == SQLITE_DONE ? 0 : db_fail(c, err, "groups of");
 }
 
@@ -1016,7 +1014,7 @@ static int run_sql(struct conn *c, const char *sql, struct scim_err *err, const 
     }
     va_end(ap);
     rc = sqlite3_step(q);
-    sqlite3_finalize(q);
+    scim_stmt_release(q);
     if (rc != SQLITE_DONE && rc != SQLITE_ROW)
         return db_fail(c, err, sql);
     return sqlite3_changes(c->db);
@@ -1059,7 +1057,7 @@ static int check_unique_email(struct conn *c, int64_t tenant, int64_t self_pk, j
     sqlite3_bind_text(q, 2, mail, -1, SQLITE_STATIC);
     sqlite3_bind_int64(q, 3, self_pk);
     rc = sqlite3_step(q);
-    sqlite3_finalize(q);
+    scim_stmt_release(q);
     if (rc == SQLITE_ROW)
         return scim_err_set(err, 409, SCIM_TYPE_UNIQUENESS,
                             "the e-mail address \"%s\" is already in use by another user", mail);
@@ -1091,10 +1089,10 @@ static int find_cand(struct conn *c, const char *sql, int64_t tenant, const char
         snprintf(k->origin, sizeof k->origin, "%s", col_text(q, 2));
         k->deprovisioned = sqlite3_column_int(q, 3) != 0;
         k->doc_text = scim_strdup(col_text(q, 4));
-        sqlite3_finalize(q);
+        scim_stmt_release(q);
         return k->doc_text ? 1 : scim_err_nomem(err);
     }
-    sqlite3_finalize(q);
+    scim_stmt_release(q);
     return rc == SQLITE_DONE ? 0 : db_fail(c, err, "link lookup");
 }
 
@@ -1238,7 +1236,7 @@ static int sqlite_create_ex(struct scim_store *st, int64_t tenant, enum scim_rty
         sqlite3_bind_int64(q, 8, now);
         sqlite3_bind_int64(q, 9, cand.pk);
         int step = sqlite3_step(q);
-        sqlite3_finalize(q);
+        scim_stmt_release(q);
         if (step != SQLITE_DONE) {
             write_fail(c, &k, err);
             goto out;
@@ -1679,9 +1677,11 @@ static int list_sql(struct scim_store *st, int64_t tenant, enum scim_rtype kind,
     return scim_sqlgen_order(&scim_sql_dialect_sqlite, rt, q->sort_by, q->descending, order, err);
 }
 
+/* A statement of SQL text, from the connection's cache (stmt_cache.h): give it back with
+ * scim_stmt_release. */
 static int prepare_dyn(struct conn *c, const char *sql, sqlite3_stmt **q, struct scim_err *err)
 {
-    if (sqlite3_prepare_v2(c->db, sql, -1, q, NULL) != SQLITE_OK) {
+    if (scim_stmt_prepare(c->db, sql, q) != SQLITE_OK) {
         scim_err_internal(err, "sqlite prepare: %s", sqlite3_errmsg(c->db));
         return scim_err_log(err, "sqlite prepare %s: %s", sql, sqlite3_errmsg(c->db));
     }
@@ -1991,7 +1991,7 @@ int scim_sqlite_explain(struct scim_store *st, int64_t tenant, enum scim_rtype k
     *plan = scim_buf_take(&res);
     rc = *plan ? 0 : scim_err_nomem(err);
 out:
-    sqlite3_finalize(q);
+    scim_stmt_release(q);
     release(s, c);
     scim_sql_frag_release(&where);
     scim_buf_release(&order);
@@ -2215,7 +2215,7 @@ static int sqlite_secret(struct scim_store *st, const char *name, const unsigned
         db_fail(c, err, "secret insert");
         goto out;
     }
-    sqlite3_finalize(q);
+    scim_stmt_release(q);
     q = NULL;
     if (sqlite3_prepare_v2(c->db, "SELECT value FROM secrets WHERE name = ?", -1, &q, NULL) !=
         SQLITE_OK) {
@@ -2230,7 +2230,7 @@ static int sqlite_secret(struct scim_store *st, const char *name, const unsigned
     memcpy(out, sqlite3_column_blob(q, 0), 32);
     rc = 0;
 out:
-    sqlite3_finalize(q);
+    scim_stmt_release(q);
     release(s, c);
     return rc;
 }
@@ -2505,7 +2505,7 @@ static int sqlite_tenant_list(struct scim_store *st, json_t **out, struct scim_e
     arr = NULL;
     rc = 0;
 out:
-    sqlite3_finalize(q);
+    scim_stmt_release(q);
     release(s, c);
     json_decref(arr);
     return rc;
@@ -2570,7 +2570,7 @@ static int sqlite_tenant_stats(struct scim_store *st, int64_t id, int64_t *users
     *groups = sqlite3_column_int64(q, 1);
     rc = 0;
 out:
-    sqlite3_finalize(q);
+    scim_stmt_release(q);
     release(s, c);
     return rc;
 }
@@ -2624,7 +2624,7 @@ static int sqlite_log_append_batch(struct scim_store *st, const struct scim_log_
     }
     rc = commit(c, err);
 out:
-    sqlite3_finalize(q);
+    scim_stmt_release(q);
     release(s, c);
     return rc;
 }
@@ -2735,7 +2735,7 @@ static int sqlite_log_query(struct scim_store *st, const struct scim_log_query *
                 goto out;
             }
             *total = sqlite3_column_int64(q, 0);
-            sqlite3_finalize(q);
+            scim_stmt_release(q);
             q = NULL;
             continue;
         }
@@ -2773,7 +2773,7 @@ nomem:
     scim_err_nomem(err);
 out:
     free(arr);
-    sqlite3_finalize(q);
+    scim_stmt_release(q);
     scim_buf_release(&where);
     scim_buf_release(&sql);
     release(s, c);
@@ -2838,7 +2838,7 @@ static int sqlite_log_prune(struct scim_store *st, int64_t before_us, int64_t ma
             if (step != SQLITE_DONE)
                 db_fail(c, err, "log prune tenants");
         }
-        sqlite3_finalize(q);
+        scim_stmt_release(q);
         release(s, c);
         if (!q || step != SQLITE_DONE)
             goto out;
@@ -2859,7 +2859,7 @@ static int sqlite_log_prune(struct scim_store *st, int64_t before_us, int64_t ma
                 cut = sqlite3_column_int64(q, 0);
             else if (step != SQLITE_DONE)
                 db_fail(c, err, "log prune cut");
-            sqlite3_finalize(q);
+            scim_stmt_release(q);
             release(s, c);
             if (step != SQLITE_ROW && step != SQLITE_DONE)
                 goto out;
