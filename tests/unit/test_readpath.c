@@ -236,7 +236,7 @@ static void test_groups_direct_then_nested(void **state)
             if ((i + k) % 2 == 0 || i == k)
                 snprintf(members + strlen(members), sizeof members - strlen(members), "%s{\"value\":\"%s\"}",
                          strlen(members) > 1 ? "," : "", v[i]);
-        strcat(members, "]");
+        snprintf(members + strlen(members), sizeof members - strlen(members), "]");
         snprintf(name, sizeof name, "{\"displayName\":\"K%d\"}", k);
         mk(f, f->tenant, SCIM_RT_GROUP, name, members, gs[k]);
     }
