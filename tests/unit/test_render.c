@@ -155,7 +155,9 @@ static void compare(const struct scim_resource_type *rt, const char *text, const
     if (strcmp(scim_buf_str(&b) + 6, want) != 0)
         fail_msg("attributes=%s excluded=%s\n got: %s\nwant: %s", ap ? ap : "-", xp ? xp : "-",
                  scim_buf_str(&b) + 6, want);
-    char *before = json_dumps(js(text), JSON_SORT_KEYS), *after = json_dumps(res, JSON_SORT_KEYS);
+    json_t *orig = js(text);
+    char *before = json_dumps(orig, JSON_SORT_KEYS), *after = json_dumps(res, JSON_SORT_KEYS);
+    json_decref(orig);
     assert_string_equal(before, after); /* the resource is not changed */
     free(before);
     free(after);
