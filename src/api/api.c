@@ -101,14 +101,26 @@ void scim_api_free(struct scim_api **api)
 
 /* --- rendering ----------------------------------------------------------------------------- */
 
+static void take_text(struct api_req *r, int status, char *text, bool had_body);
+
 void api_json_take(struct api_req *r, int status, json_t *body)
 {
-    struct scim_response *resp = r->resp;
     char *text = NULL;
 
     if (body)
         text = scim_json_dumps_compact(body); /* = json_dumps(COMPACT | ENCODE_ANY) */
     json_decref(body);
+    take_text(r, status, text, body != NULL);
+}
+
+void api_text_take(struct api_req *r, int status, struct scim_buf *body)
+{
+    take_text(r, status, scim_buf_take(body), true);
+}
+
+static void take_text(struct api_req *r, int status, char *text, bool had_body)
+{
+    struct scim_response *resp = r->resp;
     /* A jansson allocation that failed during this request may have silently dropped part of
      * a value (json_copy, json_object_set_new results ignored): whatever was about to be
      * answered may rest on incomplete data, so the answer is a 500. */
@@ -116,7 +128,7 @@ void api_json_take(struct api_req *r, int status, json_t *body)
         free(text);
         text = NULL;
     }
-    if (!text && (body || scim_json_oom())) {
+    if (!text && (had_body || scim_json_oom())) {
         /* Out of memory while rendering: answer a fixed 500 body. */
         static const char oom[] = "{\"schemas\":[\"" SCIM_MSG_ERROR "\"],\"status\":\"500\","
                                   "\"detail\":\"The server ran out of memory.\"}";

@@ -111,6 +111,10 @@ int api_policy_user_update(struct api_req *r, json_t *old_doc, json_t *new_doc,
 void api_error(struct api_req *r, const struct scim_err *e);
 /* Sets a JSON response (takes the reference to `body`), Content-Type application/scim+json. */
 void api_json_take(struct api_req *r, int status, json_t *body);
+struct scim_buf;
+/* api_json_take for a body already rendered as JSON text: takes the contents of `body` (the
+ * buffer is emptied). */
+void api_text_take(struct api_req *r, int status, struct scim_buf *body);
 /* Parses the request body as one JSON object (400 invalidSyntax otherwise; depth-limited). */
 int api_parse_body(struct api_req *r, json_t **out, struct scim_err *err);
 /* Fails with 400 when the request has needed a compatibility behaviour the operator disabled

@@ -6,6 +6,8 @@
 #include <string.h>
 
 #include "auth/token.h"
+#include "common/buf.h"
+#include "common/jsondump.h"
 #include "common/util.h"
 #include "scim/compat.h"
 #include "scim/patch.h"
@@ -43,36 +45,37 @@ static int output_init(struct api_req *r, const struct scim_resource_type *rt, s
     return 0;
 }
 
-/* Finishes and projects a stored resource for the client. New reference, or NULL (no memory). */
-static json_t *render(struct api_req *r, const struct output *o, json_t *resource)
+/* Appends the client's view of a stored resource (finished and projected) to b as JSON text;
+ * -1 on out of memory. */
+static int render(struct api_req *r, const struct output *o, json_t *resource, struct scim_buf *b)
 {
-    if (scim_resource_finish(o->rt, resource, r->base_url))
-        return NULL;
-    return scim_project(o->rt, resource, o->attributes, o->excluded);
+    return scim_render(b, o->rt, resource, o->attributes, o->excluded, r->base_url);
 }
 
 static void respond_resource(struct api_req *r, const struct output *o, int status, json_t *resource)
 {
-    json_t *out;
+    struct scim_buf body;
     struct scim_err e;
 
     api_plog_note(r, resource, true);
-    out = render(r, o, resource);
-
-    if (!out) {
+    scim_buf_init(&body, 0);
+    if (render(r, o, resource, &body) < 0) {
+        scim_buf_release(&body);
         scim_err_clear(&e);
         scim_err_nomem(&e);
         api_error(r, &e);
         return;
     }
     api_etag_header(r, resource);
-    if (status == 201) {
-        const char *loc =
-            json_string_value(json_object_get(json_object_get(resource, "meta"), "location"));
-        if (loc)
-            scim_response_header(r->resp, "Location", loc);
+    const char *id = json_string_value(json_object_get(resource, "id"));
+    if (status == 201 && id) {
+        struct scim_buf loc;
+        scim_buf_init(&loc, 0);
+        if (scim_resource_location(o->rt, r->base_url, id, &loc) == 0)
+            scim_response_header(r->resp, "Location", scim_buf_str(&loc));
+        scim_buf_release(&loc);
     }
-    api_json_take(r, status, out);
+    api_text_take(r, status, &body);
 }
 
 /* The doc part of a full resource: everything but schemas, id, meta, members and groups. */
@@ -313,29 +316,49 @@ static int list_params_init(struct api_req *r, struct list_params *lp, struct sc
     return api_compat_check(r, 0, err);
 }
 
-static json_t *list_response(int64_t total, int64_t start, json_t *resources)
+/* A ListResponse without its resources: "Resources" is a placeholder (null) that
+ * list_text replaces with the rendered resources, in its place among the members. */
+static json_t *list_response(int64_t total, int64_t start, size_t n)
 {
-    json_t *out = json_pack("{s:[s],s:I,s:I,s:I}", "schemas", SCIM_MSG_LIST, "totalResults",
-                            (json_int_t)total, "startIndex", (json_int_t)start, "itemsPerPage",
-                            (json_int_t)json_array_size(resources));
-    if (out && json_object_set(out, "Resources", resources)) {
-        json_decref(out);
-        return NULL;
-    }
-    return out;
+    return json_pack("{s:[s],s:I,s:I,s:I,s:n}", "schemas", SCIM_MSG_LIST, "totalResults",
+                     (json_int_t)total, "startIndex", (json_int_t)start, "itemsPerPage",
+                     (json_int_t)n, "Resources");
 }
 
-/* Renders a page of stored resources in place; -1 on out of memory. */
-static int render_all(struct api_req *r, const struct output *o, json_t *resources)
+/* Renders a page of stored resources into `items` (comma-separated JSON texts); -1 on out of
+ * memory. */
+static int render_all(struct api_req *r, const struct output *o, json_t *resources,
+                      struct scim_buf *items)
 {
     size_t i;
     json_t *item;
     json_array_foreach(resources, i, item) {
-        json_t *out = render(r, o, item);
-        if (!out || json_array_set_new(resources, i, out))
+        if ((items->len && scim_buf_addc(items, ',') < 0) || render(r, o, item, items) < 0)
             return -1;
     }
     return 0;
+}
+
+/* The text of the ListResponse `env` with `items` as its Resources; -1 on out of memory. */
+static int list_text(json_t *env, const struct scim_buf *items, struct scim_buf *out)
+{
+    const char *key;
+    json_t *v;
+    bool first = true;
+    if (scim_buf_addc(out, '{') < 0)
+        return -1;
+    json_object_foreach(env, key, v) {
+        if ((!first && scim_buf_addc(out, ',') < 0) ||
+            scim_json_dump_string(out, key, strlen(key)) < 0 || scim_buf_addc(out, ':') < 0)
+            return -1;
+        first = false;
+        if (strcmp(key, "Resources") == 0
+                ? (scim_buf_addc(out, '[') < 0 || scim_buf_add(out, items->data, items->len) < 0 ||
+                   scim_buf_addc(out, ']') < 0)
+                : scim_json_dump_append(out, v) < 0)
+            return -1;
+    }
+    return scim_buf_addc(out, '}');
 }
 
 static void do_list(struct api_req *r, const struct scim_resource_type *rt)
@@ -344,30 +367,37 @@ static void do_list(struct api_req *r, const struct scim_resource_type *rt)
     struct output o;
     struct list_params lp;
     struct scim_store_page page;
-    json_t *out;
+    json_t *out = NULL;
+    struct scim_buf items, body;
 
+    scim_buf_init(&items, 0);
+    scim_buf_init(&body, 0);
     memset(&page, 0, sizeof page);
     scim_err_clear(&err);
     if (output_init(r, rt, &o, &err)) {
         api_error(r, &err);
-        return;
+        return; /* nothing to release yet: the buffers hold nothing */
     }
     if (list_params_init(r, &lp, &err) || api_cursor_apply(r, (int)rt->kind, &lp.q, &err))
         goto fail;
     lp.q.flags = o.flags;
     if (scim_store_list(r->api->st, r->tenant_id, rt->kind, &lp.q, &page, &err))
         goto fail;
-    if (render_all(r, &o, page.resources) ||
-        !(out = list_response(page.total, lp.q.start_index, page.resources)) ||
-        api_cursor_finish(r, (int)rt->kind, &lp.q, &page, out)) {
+    if (render_all(r, &o, page.resources, &items) ||
+        !(out = list_response(page.total, lp.q.start_index, json_array_size(page.resources))) ||
+        api_cursor_finish(r, (int)rt->kind, &lp.q, &page, out) || list_text(out, &items, &body)) {
+        json_decref(out);
         scim_err_nomem(&err);
         goto fail;
     }
-    api_json_take(r, 200, out);
+    json_decref(out);
+    api_text_take(r, 200, &body);
     goto out;
 fail:
     api_error(r, &err);
 out:
+    scim_buf_release(&items);
+    scim_buf_release(&body);
     json_decref(page.resources);
     list_params_release(&lp);
     output_release(&o);
@@ -378,14 +408,18 @@ out:
 void api_root_search(struct api_req *r)
 {
     struct scim_err err;
-    json_t *body = NULL, *all = NULL, *out;
+    json_t *body = NULL, *out = NULL;
     struct list_params lp;
+    struct scim_buf items, text;
+    size_t n_items = 0;
     int64_t total = 0, start, want, skip;
     bool any_ok = false;
     struct scim_err first_err;
 
     scim_err_clear(&err);
     scim_err_clear(&first_err);
+    scim_buf_init(&items, 0);
+    scim_buf_init(&text, 0);
     memset(&lp, 0, sizeof lp);
     if (api_parse_body(r, &body, &err) || api_query_from_search(r, body, &err) ||
         list_params_init(r, &lp, &err))
@@ -393,11 +427,6 @@ void api_root_search(struct api_req *r)
     if (r->q.cursor) {
         scim_err_set(&err, 400, SCIM_TYPE_INVALID_VALUE,
                      "cursor paging is available per resource type (/Users, /Groups), not on /.search.");
-        goto fail;
-    }
-    all = json_array();
-    if (!all) {
-        scim_err_nomem(&err);
         goto fail;
     }
     start = lp.q.start_index;
@@ -415,7 +444,7 @@ void api_root_search(struct api_req *r)
             goto fail;
         q.flags = o.flags;
         q.start_index = skip + 1;
-        q.count = want - (int64_t)json_array_size(all);
+        q.count = want - (int64_t)n_items;
         if (scim_store_list(r->api->st, r->tenant_id, rt->kind, &q, &page, &e)) {
             output_release(&o);
             if (e.status != 400) {
@@ -429,7 +458,8 @@ void api_root_search(struct api_req *r)
         any_ok = true;
         total += page.total;
         skip = skip > page.total ? skip - page.total : 0;
-        if (render_all(r, &o, page.resources) || json_array_extend(all, page.resources)) {
+        n_items += json_array_size(page.resources);
+        if (render_all(r, &o, page.resources, &items)) {
             json_decref(page.resources);
             output_release(&o);
             scim_err_nomem(&err);
@@ -442,18 +472,20 @@ void api_root_search(struct api_req *r)
         err = first_err;
         goto fail;
     }
-    out = list_response(total, start, all);
-    if (!out) {
+    out = list_response(total, start, n_items);
+    if (!out || list_text(out, &items, &text)) {
         scim_err_nomem(&err);
         goto fail;
     }
-    api_json_take(r, 200, out);
+    api_text_take(r, 200, &text);
     goto out;
 fail:
     api_error(r, &err);
 out:
     list_params_release(&lp);
-    json_decref(all);
+    scim_buf_release(&items);
+    scim_buf_release(&text);
+    json_decref(out);
     json_decref(body);
 }
 

@@ -119,3 +119,11 @@ char *scim_buf_take(struct scim_buf *b)
     scim_buf_init(b, b->cap);
     return p;
 }
+
+void scim_buf_truncate(struct scim_buf *b, size_t len)
+{
+    if (b->data && len < b->len) {
+        b->len = len;
+        b->data[len] = '\0';
+    }
+}

@@ -20,6 +20,8 @@ void scim_buf_init(struct scim_buf *b, size_t cap);
 void scim_buf_release(struct scim_buf *b);
 /* Empties the buffer, keeping its storage. */
 void scim_buf_reset(struct scim_buf *b);
+/* Cuts the contents back to their first len bytes (len <= b->len). */
+void scim_buf_truncate(struct scim_buf *b, size_t len);
 /* Appends; -1 on out of memory or when the cap would be passed (the buffer is unchanged). */
 int scim_buf_add(struct scim_buf *b, const void *data, size_t len);
 int scim_buf_adds(struct scim_buf *b, const char *s);

@@ -4,6 +4,7 @@
 #include <inttypes.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/buf.h"
@@ -152,4 +153,34 @@ char *scim_json_dumps_compact(const json_t *v)
     if (rc < 0)
         return NULL;
     return json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+}
+
+int scim_json_dump_append(struct scim_buf *b, const json_t *v)
+{
+    size_t mark = b->len;
+    int rc = dump(b, v, 0);
+    if (rc > 0)
+        return 0;
+    scim_buf_truncate(b, mark);
+    if (rc < 0)
+        return -1;
+    char *text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+    rc = text ? scim_buf_adds(b, text) : -1;
+    free(text);
+    return rc;
+}
+
+int scim_json_dump_string(struct scim_buf *b, const char *s, size_t n)
+{
+    size_t mark = b->len;
+    int rc = dump_string(b, s, n);
+    if (rc > 0)
+        return 0;
+    scim_buf_truncate(b, mark);
+    if (rc < 0)
+        return -1;
+    json_t *str = json_stringn_nocheck(s, n);
+    rc = str ? scim_json_dump_append(b, str) : -1;
+    json_decref(str);
+    return rc;
 }

@@ -12,4 +12,13 @@
  * handed to json_dumps itself. */
 char *scim_json_dumps_compact(const json_t *v);
 
+struct scim_buf;
+/* Appends the compact text of `v` (as scim_json_dumps_compact writes it) to `b`; 0, or -1 on out
+ * of memory (b then holds what it held before). For writers that stream a document piece by
+ * piece (scim_render). */
+int scim_json_dump_append(struct scim_buf *b, const json_t *v);
+/* Appends the JSON string literal of the n bytes at s, escaped as jansson escapes them; 0 or -1
+ * (out of memory). */
+int scim_json_dump_string(struct scim_buf *b, const char *s, size_t n);
+
 #endif

@@ -130,8 +130,33 @@ void scim_datetime_format(int64_t us, char out[SCIM_DATETIME_LEN])
     int64_t y;
     int m, d;
     civil_from_days(days, &y, &m, &d);
-    snprintf(out, SCIM_DATETIME_LEN, "%04lld-%02d-%02dT%02d:%02d:%02d.%03dZ", (long long)y, m, d,
-             (int)(sod / 3600), (int)(sod / 60 % 60), (int)(sod % 60), (int)(rem_us / 1000));
+    if (y < 0 || y > 9999) { /* outside what the fixed-width digits below can write */
+        snprintf(out, SCIM_DATETIME_LEN, "%04lld-%02d-%02dT%02d:%02d:%02d.%03dZ", (long long)y,
+                 m, d, (int)(sod / 3600), (int)(sod / 60 % 60), (int)(sod % 60),
+                 (int)(rem_us / 1000));
+        return;
+    }
+    /* Every resource written out carries two of these: digits by hand, not snprintf. */
+    int ms = (int)(rem_us / 1000), hh = (int)(sod / 3600), mi = (int)(sod / 60 % 60),
+        ss = (int)(sod % 60), yy = (int)y;
+    char *p = out;
+    *p++ = (char)('0' + yy / 1000);
+    *p++ = (char)('0' + yy / 100 % 10);
+    *p++ = (char)('0' + yy / 10 % 10);
+    *p++ = (char)('0' + yy % 10);
+    const int parts[5] = {m, d, hh, mi, ss};
+    const char seps[5] = {'-', '-', 'T', ':', ':'};
+    for (int i = 0; i < 5; i++) {
+        *p++ = seps[i];
+        *p++ = (char)('0' + parts[i] / 10);
+        *p++ = (char)('0' + parts[i] % 10);
+    }
+    *p++ = '.';
+    *p++ = (char)('0' + ms / 100);
+    *p++ = (char)('0' + ms / 10 % 10);
+    *p++ = (char)('0' + ms % 10);
+    *p++ = 'Z';
+    *p = '\0';
 }
 
 int scim_random_bytes(void *buf, size_t len)

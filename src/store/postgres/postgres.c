@@ -1748,6 +1748,30 @@ struct list_args {
     json_t *out;
 };
 
+/* count(*) of the matches of a list query. */
+static int count_rows(struct pconn *c, const struct list_args *a, int64_t *total, struct scim_err *err)
+{
+    struct dyn_params d = {0};
+    struct scim_buf sql;
+    PGresult *r = NULL;
+    int rc = -1;
+    scim_buf_init(&sql, 0);
+    if (dyn_params_make(&d, a->tenant, a->frag, NULL, 0) < 0 ||
+        scim_buf_printf(&sql, "SELECT count(*) FROM resources r WHERE %s", a->where) < 0) {
+        scim_err_nomem(err);
+        goto out;
+    }
+    if (!(r = run_dyn(c, scim_buf_str(&sql), &d, err)))
+        goto out;
+    *total = col_i64(r, 0, 0);
+    rc = 0;
+out:
+    PQclear(r);
+    dyn_params_free(&d);
+    scim_buf_release(&sql);
+    return rc;
+}
+
 static int tx_list(struct pg_store *s, struct pconn *c, void *arg, struct scim_err *err)
 {
     (void)s;
@@ -1759,21 +1783,21 @@ static int tx_list(struct pg_store *s, struct pconn *c, void *arg, struct scim_e
     int rc = -1;
     scim_buf_init(&sql, 0);
     int64_t extra[2] = {a->q->count, a->q->start_index - 1};
-    if (!arr || dyn_params_make(&d, a->tenant, a->frag, extra, 0) < 0 ||
-        scim_buf_printf(&sql, "SELECT count(*) FROM resources r WHERE %s", a->where) < 0) {
+    const struct scim_store_query *q = a->q;
+    bool back = q->cursor_mode && q->before_pk > 0;
+    int64_t first_pk = 0, last_pk = 0, total = 0;
+    bool more = false;
+    /* A filtered page that is not full tells the total itself (see after the page): a lookup
+     * by userName is then one query, not two. */
+    bool deferred_count = q->filter && q->count > 0 &&
+                          (!q->cursor_mode || (q->after_pk == 0 && q->before_pk == 0));
+    if (!arr) {
         scim_err_nomem(err);
         goto out;
     }
-    if (!(r = run_dyn(c, scim_buf_str(&sql), &d, err)))
+    if (!deferred_count && count_rows(c, a, &total, err) < 0)
         goto out;
-    int64_t total = col_i64(r, 0, 0);
-    PQclear(r);
-    r = NULL;
-    const struct scim_store_query *q = a->q;
-    bool back = q->cursor_mode && q->before_pk > 0;
-    int64_t first_pk = 0, last_pk = 0;
-    bool more = false;
-    if (q->count > 0 && (q->cursor_mode || total >= q->start_index)) {
+    if (q->count > 0 && (deferred_count || q->cursor_mode || total >= q->start_index)) {
         int n = 2 + (int)a->frag->n_params;
         dyn_params_free(&d);
         scim_buf_reset(&sql);
@@ -1819,6 +1843,14 @@ static int tx_list(struct pg_store *s, struct pconn *c, void *arg, struct scim_e
                 goto out;
             }
         }
+    }
+    if (deferred_count) {
+        int64_t rows = (int64_t)json_array_size(arr);
+        int64_t skipped = q->cursor_mode ? 0 : q->start_index - 1;
+        if (!more && rows < q->count && (rows > 0 || skipped == 0))
+            total = skipped + rows;
+        else if (count_rows(c, a, &total, err) < 0)
+            goto out;
     }
     a->total = total;
     a->first_pk = first_pk;

@@ -1687,6 +1687,38 @@ static int prepare_cached(struct conn *c, const char *sql, sqlite3_stmt **q, str
     return 0;
 }
 
+/* totalResults of a list: the live count of the SCIM view (resource_counts), or count(*) of
+ * the matches of `where`. */
+static int count_matches(struct conn *c, bool live_count, enum scim_rtype kind, int64_t tenant,
+                         const struct scim_sql_frag *where, int64_t *total, struct scim_err *err)
+{
+    struct scim_buf sql;
+    sqlite3_stmt *q = NULL;
+    int rc = -1;
+    scim_buf_init(&sql, 0);
+    if ((live_count ? scim_buf_printf(&sql, "SELECT coalesce((SELECT live FROM resource_counts "
+                                            "WHERE tenant_id = ? AND kind = %d), 0)",
+                                      (int)kind)
+                    : scim_buf_printf(&sql, "SELECT count(*) FROM resources r WHERE %s",
+                                      scim_buf_str(&where->sql))) < 0) {
+        scim_err_nomem(err);
+        goto out;
+    }
+    if (prepare_cached(c, scim_buf_str(&sql), &q, err) < 0)
+        goto out;
+    sqlite3_bind_int64(q, 1, tenant);
+    if ((!live_count && bind_frag(q, 2, where) < 0) || sqlite3_step(q) != SQLITE_ROW) {
+        db_fail(c, err, "count");
+        goto out;
+    }
+    *total = sqlite3_column_int64(q, 0);
+    rc = 0;
+out:
+    done(q);
+    scim_buf_release(&sql);
+    return rc;
+}
+
 static int sqlite_list(struct scim_store *st, int64_t tenant, enum scim_rtype kind,
                        const struct scim_store_query *qr, struct scim_store_page *out,
                        struct scim_err *err)
@@ -1706,31 +1738,18 @@ static int sqlite_list(struct scim_store *st, int64_t tenant, enum scim_rtype ki
     if (exec_stmt(c, S_BEGIN, err) < 0) /* count and page from one snapshot */
         goto out;
     /* The SCIM view of an unfiltered list counts from resource_counts (migration 6), kept
-     * exact by triggers; any other list counts its matches. */
+     * exact by triggers; a filtered list counts its matches, unless the page itself tells the
+     * total (deferred_count: see after the page). */
     bool live_count = !qr->filter && !(qr->flags & SCIM_STORE_ADMIN);
-    if ((live_count ? scim_buf_printf(&sql, "SELECT coalesce((SELECT live FROM resource_counts "
-                                            "WHERE tenant_id = ? AND kind = %d), 0)",
-                                      (int)kind)
-                    : scim_buf_printf(&sql, "SELECT count(*) FROM resources r WHERE %s",
-                                      scim_buf_str(&where.sql))) < 0) {
-        scim_err_nomem(err);
+    bool deferred_count = !live_count && qr->count > 0 &&
+                          (!qr->cursor_mode || (qr->after_pk == 0 && qr->before_pk == 0));
+    if (!deferred_count && count_matches(c, live_count, kind, tenant, &where, &out->total, err) < 0)
         goto out;
-    }
-    if (prepare_cached(c, scim_buf_str(&sql), &q, err) < 0)
-        goto out;
-    sqlite3_bind_int64(q, 1, tenant);
-    if ((!live_count && bind_frag(q, 2, &where) < 0) || sqlite3_step(q) != SQLITE_ROW) {
-        db_fail(c, err, "count");
-        goto out;
-    }
-    out->total = sqlite3_column_int64(q, 0);
-    done(q);
-    q = NULL;
     if (!(arr = json_array())) {
         scim_err_nomem(err);
         goto out;
     }
-    if (qr->count > 0 && (qr->cursor_mode || out->total >= qr->start_index)) {
+    if (qr->count > 0 && (deferred_count || qr->cursor_mode || out->total >= qr->start_index)) {
         bool back = qr->cursor_mode && qr->before_pk > 0;
         scim_buf_reset(&sql);
         /* Cursor mode is keyset paging on the primary key: one more row than asked tells
@@ -1811,6 +1830,17 @@ static int sqlite_list(struct scim_store *st, int64_t tenant, enum scim_rtype ki
                 json_array_set_new(arr, j - 1, a);
             }
         }
+    }
+    if (deferred_count) {
+        /* A page that is not full is the end of the matches: with rows on it, or as the first
+         * page, it gives the exact total without counting (a lookup by userName is one
+         * index probe, not two). Otherwise count, in the same snapshot. */
+        int64_t rows = (int64_t)json_array_size(arr);
+        int64_t skipped = qr->cursor_mode ? 0 : qr->start_index - 1;
+        if (!out->more && rows < qr->count && (rows > 0 || skipped == 0))
+            out->total = skipped + rows;
+        else if (count_matches(c, false, kind, tenant, &where, &out->total, err) < 0)
+            goto out;
     }
     out->resources = arr;
     arr = NULL;
