@@ -394,7 +394,9 @@ int scim_store_log_prune(struct scim_store *st, int64_t before_us, int64_t max_p
 #define SCIM_EVENTS_MAX_COUNT 1000
 
 /* The events of a tenant with seq > after, in order, at most `count` (clamped to 1..1000):
- * *out is an array of event objects. *last_seq (may be NULL) is the tenant's latest seq. */
+ * *out is an array of event objects. *last_seq (may be NULL) is the tenant's latest seq.
+ * When events after `after` were pruned it answers from the oldest kept one (webhook delivery
+ * skips them); readers that must be told use scim_store_events_read (410). */
 int scim_store_events_list(struct scim_store *st, int64_t tenant_id, int64_t after, int64_t count,
                            json_t **out, int64_t *last_seq, struct scim_err *err);
 /* scim_store_events_list, but when no event follows `after` it waits up to wait_ms for one:
