@@ -2,7 +2,8 @@
 # bench/callgrind.sh BIN LABEL: instructions per request (valgrind callgrind) of scimd BIN on a
 # bench database (DB=..., e.g. WORK/bench-1000000.db of bench/run.sh; a token is added to it):
 # 100 lookups by userName (fixed random users), 100 group-gets of bench-empty and of bench-all,
-# and 2 cursor pages of 1000 users. scimd runs with --threads 1; counters are zeroed before each
+# 2 cursor pages of 1000 users, and 100 creates (CG_CREATE=0: none; they add users to DB, so
+# use a copy of it). scimd runs with --threads 1; counters are zeroed before each
 # scenario. "on_request" counts only the request handler (the background webhook poller, which
 # runs on a timer, is excluded); it is the figure quoted in BENCHMARKS.md "Read path".
 # Results: $CG_OUT/LABEL/summary (default CG_OUT=/tmp/scimd-callgrind).
@@ -40,4 +41,13 @@ for i in $(seq 1 100); do echo "url = \"$B/Groups/00000004-0000-4000-9000-000000
 # cursor pages: first page then 4 more
 C=$(curl -s "${H[@]}" "$B/Users?cursor=&count=1000" | grep -o '"nextCursor":"[^"]*"' | cut -d'"' -f4)
 ( echo "url = \"$B/Users?cursor=&count=1000\""; echo "output = /dev/null"; echo "url = \"$B/Users?cursor=$C&count=1000\""; echo "output = /dev/null" ) | measure export-page 2
+# creates: 100 POST /Users with unique names (the database gains 100 users; use a copy)
+if [ "${CG_CREATE:-1}" = 1 ]; then
+  run_id=$RANDOM$RANDOM
+  for i in $(seq 1 100); do
+    body='{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"cg'$run_id-$i'@bench.example","name":{"givenName":"C","familyName":"G"},"emails":[{"value":"cg'$run_id-$i'@bench.example","type":"work","primary":true}],"active":true}'
+    echo "url = \"$B/Users\""; echo "request = \"POST\""; echo "header = \"Content-Type: application/scim+json\""; echo "header = \"Authorization: Bearer $TOKEN\""
+    echo "data = \"${body//\"/\\\"}\""; echo "output = /dev/null"; echo "next"
+  done | measure create 100
+fi
 kill $VPID; wait $VPID 2>/dev/null

@@ -70,6 +70,12 @@ int scim_buf_adds(struct scim_buf *b, const char *s)
 
 int scim_buf_addc(struct scim_buf *b, char c)
 {
+    /* the common case, a character into room already there, without the general checks */
+    if (b->len + 1 < b->size && b->len < b->cap) {
+        b->data[b->len++] = c;
+        b->data[b->len] = '\0';
+        return 0;
+    }
     return scim_buf_add(b, &c, 1);
 }
 

@@ -400,3 +400,11 @@ void scim_redact_uri(const char *uri, char *out, size_t outlen)
         }
     }
 }
+
+void scim_copy_str(char *dst, size_t size, const char *src)
+{
+    size_t n = src ? strnlen(src, size - 1) : 0;
+    if (n)
+        memcpy(dst, src, n);
+    dst[n] = '\0';
+}

@@ -48,6 +48,10 @@ void scim_ascii_lower(char *s);
 
 /* strdup/strndup that return NULL on out of memory (never abort). */
 char *scim_strdup(const char *s);
+/* Copies the string src (NULL: "") into dst of `size` bytes (> 0), truncated if need be, always
+ * NUL-terminated: snprintf(dst, size, "%s", src) without the format machinery, for copies made
+ * per row of a page. */
+void scim_copy_str(char *dst, size_t size, const char *src);
 char *scim_strndup(const char *s, size_t n);
 
 /* Percent-decodes `in` (length `len`) into a new string; when `plus_is_space`, '+' becomes ' '

@@ -1218,7 +1218,8 @@ static const char *ref_of(struct rctx *c, json_t *elem, const char *endpoint)
         endpoint = type && scim_streq_ci(type, "Group") ? "/Groups" : "/Users";
     }
     scim_buf_reset(&c->tmp);
-    if (scim_buf_printf(&c->tmp, "%s%s/%s", c->base, endpoint, id) < 0)
+    if (scim_buf_adds(&c->tmp, c->base) < 0 || scim_buf_adds(&c->tmp, endpoint) < 0 ||
+        scim_buf_addc(&c->tmp, '/') < 0 || scim_buf_adds(&c->tmp, id) < 0)
         return NULL;
     return scim_buf_str(&c->tmp);
 }
@@ -1346,7 +1347,8 @@ int scim_resource_location(const struct scim_resource_type *rt, const char *base
     while (blen > 0 && base_url[blen - 1] == '/')
         blen--;
     if (scim_buf_add(out, base_url ? base_url : "", blen) < 0 ||
-        scim_buf_printf(out, "%s/%s", rt->endpoint, id) < 0)
+        scim_buf_adds(out, rt->endpoint) < 0 || scim_buf_addc(out, '/') < 0 ||
+        scim_buf_adds(out, id) < 0)
         return -1;
     return 0;
 }
@@ -1381,7 +1383,7 @@ int scim_render(struct scim_buf *out, const struct scim_resource_type *rt, json_
     size_t n_meta = 0;
     meta_ex[n_meta++] = (struct extra){"resourceType", rt->name, true, false};
     if (id) {
-        if (scim_buf_printf(&loc, "%s%s/%s", c.base, rt->endpoint, id) < 0)
+        if (scim_resource_location(rt, c.base, id, &loc) < 0)
             goto out;
         meta_ex[n_meta++] = (struct extra){"location", scim_buf_str(&loc), false, false};
     }

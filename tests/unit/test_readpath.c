@@ -220,6 +220,46 @@ static void test_groups_direct_then_nested(void **state)
     assert_string_equal(gval(first, 2, "type"), "indirect");
     assert_int_equal(json_array_size(json_object_get(json_array_get(page.resources, 1), "groups")), 0);
     json_decref(page.resources);
+
+    /* More users in several groups, pages in an order other than creation (userName
+     * descending): every user's groups in a page (one query per page) are those of a get of
+     * that user (one query per user). */
+    char v[6][37], gs[3][37];
+    for (int i = 0; i < 6; i++) {
+        char doc[64];
+        snprintf(doc, sizeof doc, "{\"userName\":\"v%d\"}", i);
+        mk(f, f->tenant, SCIM_RT_USER, doc, NULL, v[i]);
+    }
+    for (int k = 0; k < 3; k++) {
+        char members[512] = "[", name[32];
+        for (int i = 0; i < 6; i++)
+            if ((i + k) % 2 == 0 || i == k)
+                snprintf(members + strlen(members), sizeof members - strlen(members), "%s{\"value\":\"%s\"}",
+                         strlen(members) > 1 ? "," : "", v[i]);
+        snprintf(members + strlen(members), sizeof members - strlen(members), "]");
+        snprintf(name, sizeof name, "{\"displayName\":\"K%d\"}", k);
+        mk(f, f->tenant, SCIM_RT_GROUP, name, members, gs[k]);
+    }
+    struct scim_attrpath by_name = {.attr = "userName"};
+    size_t seen = 0;
+    for (int64_t start = 1; start <= 8; start += 3) {
+        struct scim_store_query q2 = {.start_index = start, .count = 3, .flags = SCIM_STORE_GROUPS,
+                                      .sort_by = &by_name, .descending = true};
+        assert_int_equal(scim_store_list(f->st, f->tenant, SCIM_RT_USER, &q2, &page, &err), 0);
+        size_t i;
+        json_t *res;
+        json_array_foreach(page.resources, i, res) {
+            json_t *one = NULL;
+            const char *id = json_string_value(json_object_get(res, "id"));
+            assert_int_equal(scim_store_get(f->st, f->tenant, SCIM_RT_USER, id, SCIM_STORE_GROUPS,
+                                            &one, &err), 0);
+            assert_true(json_equal(json_object_get(res, "groups"), json_object_get(one, "groups")));
+            json_decref(one);
+            seen++;
+        }
+        json_decref(page.resources);
+    }
+    assert_int_equal(seen, 8);
 }
 
 /* More filter shapes than the statement cache holds, each asked twice, with varying values:

@@ -528,12 +528,12 @@ static void pg_free(struct scim_store *st)
 static void row_from(const PGresult *r, int i, struct scim_store_row *out)
 {
     out->pk = col_i64(r, i, 0);
-    snprintf(out->id, sizeof(out->id), "%s", PQgetvalue(r, i, 1));
+    scim_copy_str(out->id, sizeof(out->id), PQgetvalue(r, i, 1));
     out->created = col_i64(r, i, 2);
     out->last_modified = col_i64(r, i, 3);
     out->version = col_i64(r, i, 4);
-    snprintf(out->origin, sizeof(out->origin), "%s", col_text(r, i, 6) ? col_text(r, i, 6) : "scim");
-    snprintf(out->managed_by, sizeof(out->managed_by), "%s", col_text(r, i, 7) ? col_text(r, i, 7) : "");
+    scim_copy_str(out->origin, sizeof(out->origin), col_text(r, i, 6) ? col_text(r, i, 6) : "scim");
+    scim_copy_str(out->managed_by, sizeof(out->managed_by), col_text(r, i, 7));
     out->deprovisioned = strcmp(PQgetvalue(r, i, 8), "t") == 0;
 }
 

@@ -8,6 +8,7 @@
 
 #include "common/util.h"
 #include "store/events.h"
+#include "store/sqlite/stmt_cache.h"
 
 static int fail(sqlite3 *db, struct scim_err *err, const char *what)
 {
@@ -17,7 +18,7 @@ static int fail(sqlite3 *db, struct scim_err *err, const char *what)
 
 static int prep(sqlite3 *db, const char *sql, sqlite3_stmt **q, struct scim_err *err)
 {
-    if (sqlite3_prepare_v2(db, sql, -1, q, NULL) != SQLITE_OK) {
+    if (scim_stmt_prepare(db, sql, q) != SQLITE_OK) {
         *q = NULL;
         return fail(db, err, "prepare");
     }
@@ -62,7 +63,7 @@ int scim_sqlite_feed_insert(sqlite3 *db, int64_t tenant, json_t *events, struct 
         goto out;
     }
     last = sqlite3_column_int64(q, 0);
-    sqlite3_finalize(q);
+    scim_stmt_release(q);
     q = NULL;
     if (prep(db, "INSERT INTO events(tenant_id, seq, created, type, data) VALUES (?, ?, ?, ?, ?)",
              &q, err) < 0)
@@ -91,7 +92,7 @@ int scim_sqlite_feed_insert(sqlite3 *db, int64_t tenant, json_t *events, struct 
     rc = 0;
 out:
     free(text);
-    sqlite3_finalize(q);
+    scim_stmt_release(q);
     return rc;
 }
 
@@ -110,7 +111,7 @@ static int last_seq_of(sqlite3 *db, int64_t tenant, int64_t *last, struct scim_e
     sqlite3_bind_int64(q, 1, tenant);
     int step = sqlite3_step(q);
     *last = step == SQLITE_ROW ? sqlite3_column_int64(q, 0) : 0;
-    sqlite3_finalize(q);
+    scim_stmt_release(q);
     return step == SQLITE_ROW || step == SQLITE_DONE ? 0 : fail(db, err, "event counter");
 }
 
@@ -149,7 +150,7 @@ static int events_list_fn(sqlite3 *db, void *vctx, struct scim_err *err)
     arr = NULL;
     rc = 0;
 out:
-    sqlite3_finalize(q);
+    scim_stmt_release(q);
     json_decref(arr);
     return rc; /* the pool rolls the read transaction back */
 }
@@ -366,7 +367,7 @@ static int wh_create_fn(sqlite3 *db, void *vctx, struct scim_err *err)
     sqlite3_bind_int(q, 6, x->enabled);
     sqlite3_bind_int64(q, 7, scim_now_ms_us());
     int step = sqlite3_step(q);
-    sqlite3_finalize(q);
+    scim_stmt_release(q);
     return step == SQLITE_DONE ? 0 : fail(db, err, "webhook insert");
 }
 
@@ -452,7 +453,7 @@ static int wh_list_fn(sqlite3 *db, void *vctx, struct scim_err *err)
     }
     rc = 0;
 out:
-    sqlite3_finalize(q);
+    scim_stmt_release(q);
     json_decref(arr);
     return rc;
 }
@@ -481,7 +482,7 @@ static int wh_update_fn(sqlite3 *db, void *vctx, struct scim_err *err)
     sqlite3_bind_int64(q, 5, x->tenant);
     sqlite3_bind_text(q, 6, x->id, -1, SQLITE_STATIC);
     int step = sqlite3_step(q);
-    sqlite3_finalize(q);
+    scim_stmt_release(q);
     if (step != SQLITE_DONE)
         return fail(db, err, "webhook update");
     if (sqlite3_changes(db) == 0)
@@ -507,7 +508,7 @@ static int wh_delete_fn(sqlite3 *db, void *vctx, struct scim_err *err)
     sqlite3_bind_int64(q, 1, x->tenant);
     sqlite3_bind_text(q, 2, x->id, -1, SQLITE_STATIC);
     int step = sqlite3_step(q);
-    sqlite3_finalize(q);
+    scim_stmt_release(q);
     if (step != SQLITE_DONE)
         return fail(db, err, "webhook delete");
     if (sqlite3_changes(db) == 0)
@@ -568,7 +569,7 @@ static int wh_claim_fn(sqlite3 *db, void *vctx, struct scim_err *err)
     } else {
         fail(db, err, "webhook claim");
     }
-    sqlite3_finalize(q);
+    scim_stmt_release(q);
     if (rc < 0)
         scim_webhook_job_release(j);
     return rc;
@@ -608,7 +609,7 @@ static int wh_progress_fn(sqlite3 *db, void *vctx, struct scim_err *err)
     sqlite3_bind_int64(q, 9, x->cjob->pk);
     sqlite3_bind_text(q, 10, x->owner, -1, SQLITE_STATIC);
     int step = sqlite3_step(q);
-    sqlite3_finalize(q);
+    scim_stmt_release(q);
     if (step != SQLITE_DONE)
         return fail(db, err, "webhook progress");
     return sqlite3_changes(db) == 1 ? 0 : 1;
@@ -634,7 +635,7 @@ static int wh_release_fn(sqlite3 *db, void *vctx, struct scim_err *err)
         return -1;
     sqlite3_bind_text(q, 1, x->owner, -1, SQLITE_STATIC);
     int step = sqlite3_step(q);
-    sqlite3_finalize(q);
+    scim_stmt_release(q);
     return step == SQLITE_DONE ? 0 : fail(db, err, "webhook lease release");
 }
 

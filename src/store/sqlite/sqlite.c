@@ -57,6 +57,7 @@ enum stmt_id {
     S_TENANT_GET_BY_NAME,
     S_MEMBER_EXISTS,
     S_GROUPS_DIRECT_NESTED,
+    S_GROUPS_OF_PAGE,
     S_COUNT
 };
 
@@ -131,6 +132,13 @@ static const char *const stmt_sql[S_COUNT] = {
                                " EXISTS (SELECT 1 FROM members n WHERE n.member_pk = g.pk) "
                                "FROM members m JOIN resources g ON g.pk = m.group_pk "
                                "WHERE m.member_pk = ?1 AND g.pk <> ?1 ORDER BY g.pk",
+    /* S_GROUPS_DIRECT_NESTED for every user of a list page at once (?1: a JSON array of
+     * their pks): one statement per page instead of one per user */
+    [S_GROUPS_OF_PAGE] = "SELECT m.member_pk, g.id, g.display_name, "
+                         " EXISTS (SELECT 1 FROM members n WHERE n.member_pk = g.pk) "
+                         "FROM json_each(?1) p JOIN members m ON m.member_pk = p.value "
+                         "JOIN resources g ON g.pk = m.group_pk "
+                         "WHERE g.pk <> m.member_pk ORDER BY m.member_pk, g.pk",
     [S_BUMP_GROUPS_OF] = "UPDATE resources SET version = version + 1, last_modified = ? "
                          "WHERE pk IN (SELECT group_pk FROM members WHERE member_pk = ?)",
 };
@@ -433,6 +441,7 @@ static int conn_open(struct conn *c, const char *path, bool memory, int busy_ms,
     if (sqlite3_create_function(c->db, "scim_datetime_us", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL,
                                 fn_datetime_us, NULL, NULL) != SQLITE_OK)
         return db_fail(c, err, "create_function");
+    scim_stmt_cache_attach(&c->cache, c->db);
     return 0;
 }
 
@@ -453,7 +462,7 @@ static int migrate(struct conn *c, struct scim_err *err)
             sqlite3_bind_int64(q, 1, (sqlite3_int64)v);
             have = sqlite3_step(q) == SQLITE_ROW;
         }
-        sqlite3_finalize(q);
+        scim_stmt_release(q);
         if (!have) {
             char rec[96];
             snprintf(rec, sizeof(rec), "INSERT INTO schema_migrations(version) VALUES (%zu)", v);
@@ -477,6 +486,7 @@ static void conn_close(struct conn *c)
 {
     for (int j = 0; j < S_COUNT; j++)
         sqlite3_finalize(c->st[j]);
+    scim_stmt_cache_detach(c->db);
     scim_stmt_cache_clear(&c->cache);
     sqlite3_close_v2(c->db);
 }
@@ -491,12 +501,8 @@ static void sqlite_free(struct scim_store *st)
         conn_close(s->writer);
         free(s->writer);
     }
-    for (int i = 0; i < s->n_conns; i++) {
-        for (int j = 0; j < S_COUNT; j++)
-            sqlite3_finalize(s->conns[i].st[j]);
-        scim_stmt_cache_clear(&s->conns[i].cache);
-        sqlite3_close_v2(s->conns[i].db);
-    }
+    for (int i = 0; i < s->n_conns; i++)
+        conn_close(&s->conns[i]);
     free(s->conns);
     pthread_cond_destroy(&s->cv);
     pthread_mutex_destroy(&s->mu);
@@ -639,6 +645,20 @@ fail:
     return -1;
 }
 
+/* The row columns of S_RES_GET and of list pages: pk, id, created, last_modified, version,
+ * doc (5, not read here), origin, managed_by, deprovisioned. */
+static void row_cols(sqlite3_stmt *s, struct scim_store_row *r)
+{
+    r->pk = sqlite3_column_int64(s, 0);
+    scim_copy_str(r->id, sizeof(r->id), col_text(s, 1));
+    r->created = sqlite3_column_int64(s, 2);
+    r->last_modified = sqlite3_column_int64(s, 3);
+    r->version = sqlite3_column_int64(s, 4);
+    scim_copy_str(r->origin, sizeof(r->origin), col_text(s, 6) ? col_text(s, 6) : "scim");
+    scim_copy_str(r->managed_by, sizeof(r->managed_by), col_text(s, 7));
+    r->deprovisioned = sqlite3_column_int(s, 8) != 0;
+}
+
 /* Reads a row by (tenant, kind, id): 1 found (and *doc_text malloc'ed), 0 absent, -1 error. */
 static int read_row(struct conn *c, int64_t tenant, enum scim_rtype kind, const char *id,
                     struct scim_store_row *r, char **doc_text, struct scim_err *err)
@@ -658,14 +678,7 @@ static int read_row(struct conn *c, int64_t tenant, enum scim_rtype kind, const 
         done(s);
         return db_fail(c, err, "read resource");
     }
-    r->pk = sqlite3_column_int64(s, 0);
-    snprintf(r->id, sizeof(r->id), "%s", col_text(s, 1));
-    r->created = sqlite3_column_int64(s, 2);
-    r->last_modified = sqlite3_column_int64(s, 3);
-    r->version = sqlite3_column_int64(s, 4);
-    snprintf(r->origin, sizeof(r->origin), "%s", col_text(s, 6) ? col_text(s, 6) : "scim");
-    snprintf(r->managed_by, sizeof(r->managed_by), "%s", col_text(s, 7) ? col_text(s, 7) : "");
-    r->deprovisioned = sqlite3_column_int(s, 8) != 0;
+    row_cols(s, r);
     *doc_text = scim_strdup(col_text(s, 5));
     done(s);
     if (!*doc_text)
@@ -866,7 +879,7 @@ static int kind_of(struct conn *c, int64_t tenant, const char *id)
     sqlite3_bind_text(q, 2, id, -1, SQLITE_TRANSIENT);
     if (sqlite3_step(q) == SQLITE_ROW)
         kind = sqlite3_column_int(q, 0);
-    sqlite3_finalize(q);
+    scim_stmt_release(q);
     return kind;
 }
 
@@ -912,11 +925,11 @@ static int note_cleared(struct conn *c, int64_t group_pk, struct mev *ev, struct
     sqlite3_bind_int64(q, 1, group_pk);
     while ((step = sqlite3_step(q)) == SQLITE_ROW) {
         if (json_object_set_new(ev->cleared, col_text(q, 0), json_integer(sqlite3_column_int(q, 1))) < 0) {
-            sqlite3_finalize(q);
+            scim_stmt_release(q);
             return scim_err_nomem(err);
         }
     }
-    sqlite3_finalize(q);
+    scim_stmt_release(q);
     return step == SQLITE_DONE ? 0 : db_fail(c, err, "members of");
 }
 
@@ -951,11 +964,11 @@ static int note_leaving(struct conn *c, int64_t tenant, const char *id, int kind
     sqlite3_bind_int64(q, 1, pk);
     while ((step = sqlite3_step(q)) == SQLITE_ROW) {
         if (scim_events_member(events, col_text(q, 0), col_text(q, 1), id, kind, false, err) < 0) {
-            sqlite3_finalize(q);
+            scim_stmt_release(q);
             return -1;
         }
     }
-    sqlite3_finalize(q);
+    scim_stmt_release(q);
     return step == SQLITE_DONE ? 0 : db_fail(c, err, "groups of");
 }
 
@@ -1001,7 +1014,7 @@ static int run_sql(struct conn *c, const char *sql, struct scim_err *err, const 
     }
     va_end(ap);
     rc = sqlite3_step(q);
-    sqlite3_finalize(q);
+    scim_stmt_release(q);
     if (rc != SQLITE_DONE && rc != SQLITE_ROW)
         return db_fail(c, err, sql);
     return sqlite3_changes(c->db);
@@ -1044,7 +1057,7 @@ static int check_unique_email(struct conn *c, int64_t tenant, int64_t self_pk, j
     sqlite3_bind_text(q, 2, mail, -1, SQLITE_STATIC);
     sqlite3_bind_int64(q, 3, self_pk);
     rc = sqlite3_step(q);
-    sqlite3_finalize(q);
+    scim_stmt_release(q);
     if (rc == SQLITE_ROW)
         return scim_err_set(err, 409, SCIM_TYPE_UNIQUENESS,
                             "the e-mail address \"%s\" is already in use by another user", mail);
@@ -1076,10 +1089,10 @@ static int find_cand(struct conn *c, const char *sql, int64_t tenant, const char
         snprintf(k->origin, sizeof k->origin, "%s", col_text(q, 2));
         k->deprovisioned = sqlite3_column_int(q, 3) != 0;
         k->doc_text = scim_strdup(col_text(q, 4));
-        sqlite3_finalize(q);
+        scim_stmt_release(q);
         return k->doc_text ? 1 : scim_err_nomem(err);
     }
-    sqlite3_finalize(q);
+    scim_stmt_release(q);
     return rc == SQLITE_DONE ? 0 : db_fail(c, err, "link lookup");
 }
 
@@ -1223,7 +1236,7 @@ static int sqlite_create_ex(struct scim_store *st, int64_t tenant, enum scim_rty
         sqlite3_bind_int64(q, 8, now);
         sqlite3_bind_int64(q, 9, cand.pk);
         int step = sqlite3_step(q);
-        sqlite3_finalize(q);
+        scim_stmt_release(q);
         if (step != SQLITE_DONE) {
             write_fail(c, &k, err);
             goto out;
@@ -1664,9 +1677,11 @@ static int list_sql(struct scim_store *st, int64_t tenant, enum scim_rtype kind,
     return scim_sqlgen_order(&scim_sql_dialect_sqlite, rt, q->sort_by, q->descending, order, err);
 }
 
+/* A statement of SQL text, from the connection's cache (stmt_cache.h): give it back with
+ * scim_stmt_release. */
 static int prepare_dyn(struct conn *c, const char *sql, sqlite3_stmt **q, struct scim_err *err)
 {
-    if (sqlite3_prepare_v2(c->db, sql, -1, q, NULL) != SQLITE_OK) {
+    if (scim_stmt_prepare(c->db, sql, q) != SQLITE_OK) {
         scim_err_internal(err, "sqlite prepare: %s", sqlite3_errmsg(c->db));
         return scim_err_log(err, "sqlite prepare %s: %s", sql, sqlite3_errmsg(c->db));
     }
@@ -1685,6 +1700,83 @@ static int prepare_cached(struct conn *c, const char *sql, sqlite3_stmt **q, str
         return scim_err_log(err, "sqlite prepare %s: %s", sql, sqlite3_errmsg(c->db));
     }
     return 0;
+}
+
+/* The "groups" of every user of a list page (rows[i] with pk pks[i]), as load_groups gives
+ * them, with one statement for the whole page; a user with an indirect group (some direct
+ * group is itself a member) gets load_groups' recursive query. */
+struct page_user {
+    int64_t pk;
+    size_t idx; /* in the page */
+    json_t *groups;
+    bool nested;
+};
+
+static int cmp_page_user(const void *a, const void *b)
+{
+    int64_t x = ((const struct page_user *)a)->pk, y = ((const struct page_user *)b)->pk;
+    return x < y ? -1 : x > y;
+}
+
+static int load_groups_page(struct conn *c, json_t *arr, const int64_t *pks, struct scim_err *err)
+{
+    size_t n = json_array_size(arr);
+    struct page_user *u = calloc(n ? n : 1, sizeof(*u));
+    struct scim_buf list;
+    sqlite3_stmt *s = NULL;
+    int rc = -1, step;
+    scim_buf_init(&list, 0);
+    if (!u || scim_buf_addc(&list, '[') < 0)
+        goto nomem;
+    for (size_t i = 0; i < n; i++) {
+        u[i].pk = pks[i];
+        u[i].idx = i;
+        u[i].groups = json_array();
+        if (!u[i].groups || json_object_set_new(json_array_get(arr, i), "groups", u[i].groups) < 0 ||
+            scim_buf_printf(&list, "%s%lld", i ? "," : "", (long long)pks[i]) < 0)
+            goto nomem;
+    }
+    if (scim_buf_addc(&list, ']') < 0)
+        goto nomem;
+    qsort(u, n, sizeof(*u), cmp_page_user);
+    if (!(s = stmt(c, S_GROUPS_OF_PAGE, err)))
+        goto out;
+    sqlite3_bind_text(s, 1, scim_buf_str(&list), (int)list.len, SQLITE_STATIC);
+    while ((step = sqlite3_step(s)) == SQLITE_ROW) {
+        struct page_user key = {sqlite3_column_int64(s, 0), 0, NULL, false};
+        struct page_user *pu = bsearch(&key, u, n, sizeof(*u), cmp_page_user);
+        if (!pu || pu->nested)
+            continue;
+        if (sqlite3_column_int(s, 3)) {
+            pu->nested = true;
+            continue;
+        }
+        const char *disp = col_text(s, 2);
+        json_t *m = json_pack("{s:s, s:s}", "value", col_text(s, 1), "type", "direct");
+        if (!m || (disp && json_object_set_new(m, "display", json_string(disp)) < 0) ||
+            json_array_append_new(pu->groups, m) < 0) {
+            json_decref(m);
+            goto nomem;
+        }
+    }
+    if (step != SQLITE_DONE) {
+        db_fail(c, err, "groups");
+        goto out;
+    }
+    done(s);
+    s = NULL;
+    for (size_t i = 0; i < n; i++)
+        if (u[i].nested && load_groups(c, u[i].pk, json_array_get(arr, u[i].idx), err) < 0)
+            goto out;
+    rc = 0;
+    goto out;
+nomem:
+    scim_err_nomem(err);
+out:
+    done(s);
+    free(u);
+    scim_buf_release(&list);
+    return rc;
 }
 
 /* totalResults of a list: the live count of the SCIM view (resource_counts), or count(*) of
@@ -1728,6 +1820,8 @@ static int sqlite_list(struct scim_store *st, int64_t tenant, enum scim_rtype ki
     struct scim_buf order, sql;
     sqlite3_stmt *q = NULL;
     json_t *arr = NULL;
+    int64_t *pks = NULL;
+    size_t n_pks = 0, cap_pks = 0;
     int rc = -1;
     scim_sql_frag_init(&where);
     scim_buf_init(&order, 0);
@@ -1741,6 +1835,9 @@ static int sqlite_list(struct scim_store *st, int64_t tenant, enum scim_rtype ki
      * exact by triggers; a filtered list counts its matches, unless the page itself tells the
      * total (deferred_count: see after the page). */
     bool live_count = !qr->filter && !(qr->flags & SCIM_STORE_ADMIN);
+    /* users' groups for the whole page at once (load_groups_page), for pages of several */
+    bool page_groups = kind == SCIM_RT_USER && (qr->flags & SCIM_STORE_GROUPS) &&
+                       !(qr->flags & SCIM_STORE_ADMIN) && qr->count > 1;
     bool deferred_count = !live_count && qr->count > 0 &&
                           (!qr->cursor_mode || (qr->after_pk == 0 && qr->before_pk == 0));
     if (!deferred_count && count_matches(c, live_count, kind, tenant, &where, &out->total, err) < 0)
@@ -1795,30 +1892,40 @@ static int sqlite_list(struct scim_store *st, int64_t tenant, enum scim_rtype ki
                 step = SQLITE_DONE;
                 break;
             }
-            r.pk = sqlite3_column_int64(q, 0);
+            row_cols(q, &r);
             if (qr->cursor_mode) {
                 if (!out->first_pk)
                     out->first_pk = r.pk;
                 out->last_pk = r.pk;
             }
-            snprintf(r.id, sizeof(r.id), "%s", col_text(q, 1));
-            r.created = sqlite3_column_int64(q, 2);
-            r.last_modified = sqlite3_column_int64(q, 3);
-            r.version = sqlite3_column_int64(q, 4);
-            snprintf(r.origin, sizeof(r.origin), "%s", col_text(q, 6) ? col_text(q, 6) : "scim");
-            snprintf(r.managed_by, sizeof(r.managed_by), "%s", col_text(q, 7) ? col_text(q, 7) : "");
-            r.deprovisioned = sqlite3_column_int(q, 8) != 0;
-            if (build_resource(c, kind, &r, col_text(q, 5), qr->flags, &res, err) < 0)
+            if (build_resource(c, kind, &r, col_text(q, 5),
+                               page_groups ? qr->flags & ~(unsigned)SCIM_STORE_GROUPS : qr->flags,
+                               &res, err) < 0)
                 goto out;
             if (json_array_append_new(arr, res) < 0) {
                 scim_err_nomem(err);
                 goto out;
+            }
+            if (page_groups) {
+                if (n_pks == cap_pks) {
+                    size_t ncap = cap_pks ? cap_pks * 2 : 64;
+                    int64_t *np = realloc(pks, ncap * sizeof(*pks));
+                    if (!np) {
+                        scim_err_nomem(err);
+                        goto out;
+                    }
+                    pks = np;
+                    cap_pks = ncap;
+                }
+                pks[n_pks++] = r.pk;
             }
         }
         if (step != SQLITE_DONE) {
             db_fail(c, err, "list");
             goto out;
         }
+        if (page_groups && n_pks > 0 && load_groups_page(c, arr, pks, err) < 0)
+            goto out;
         if (back) {
             /* Read backwards; the page is returned in ascending order. */
             int64_t t = out->first_pk;
@@ -1846,6 +1953,7 @@ static int sqlite_list(struct scim_store *st, int64_t tenant, enum scim_rtype ki
     arr = NULL;
     rc = 0;
 out:
+    free(pks);
     done(q);
     release(s, c);
     json_decref(arr);
@@ -1883,7 +1991,7 @@ int scim_sqlite_explain(struct scim_store *st, int64_t tenant, enum scim_rtype k
     *plan = scim_buf_take(&res);
     rc = *plan ? 0 : scim_err_nomem(err);
 out:
-    sqlite3_finalize(q);
+    scim_stmt_release(q);
     release(s, c);
     scim_sql_frag_release(&where);
     scim_buf_release(&order);
@@ -2107,7 +2215,7 @@ static int sqlite_secret(struct scim_store *st, const char *name, const unsigned
         db_fail(c, err, "secret insert");
         goto out;
     }
-    sqlite3_finalize(q);
+    scim_stmt_release(q);
     q = NULL;
     if (sqlite3_prepare_v2(c->db, "SELECT value FROM secrets WHERE name = ?", -1, &q, NULL) !=
         SQLITE_OK) {
@@ -2122,7 +2230,7 @@ static int sqlite_secret(struct scim_store *st, const char *name, const unsigned
     memcpy(out, sqlite3_column_blob(q, 0), 32);
     rc = 0;
 out:
-    sqlite3_finalize(q);
+    scim_stmt_release(q);
     release(s, c);
     return rc;
 }
@@ -2397,7 +2505,7 @@ static int sqlite_tenant_list(struct scim_store *st, json_t **out, struct scim_e
     arr = NULL;
     rc = 0;
 out:
-    sqlite3_finalize(q);
+    scim_stmt_release(q);
     release(s, c);
     json_decref(arr);
     return rc;
@@ -2462,7 +2570,7 @@ static int sqlite_tenant_stats(struct scim_store *st, int64_t id, int64_t *users
     *groups = sqlite3_column_int64(q, 1);
     rc = 0;
 out:
-    sqlite3_finalize(q);
+    scim_stmt_release(q);
     release(s, c);
     return rc;
 }
@@ -2516,7 +2624,7 @@ static int sqlite_log_append_batch(struct scim_store *st, const struct scim_log_
     }
     rc = commit(c, err);
 out:
-    sqlite3_finalize(q);
+    scim_stmt_release(q);
     release(s, c);
     return rc;
 }
@@ -2627,7 +2735,7 @@ static int sqlite_log_query(struct scim_store *st, const struct scim_log_query *
                 goto out;
             }
             *total = sqlite3_column_int64(q, 0);
-            sqlite3_finalize(q);
+            scim_stmt_release(q);
             q = NULL;
             continue;
         }
@@ -2665,7 +2773,7 @@ nomem:
     scim_err_nomem(err);
 out:
     free(arr);
-    sqlite3_finalize(q);
+    scim_stmt_release(q);
     scim_buf_release(&where);
     scim_buf_release(&sql);
     release(s, c);
@@ -2730,7 +2838,7 @@ static int sqlite_log_prune(struct scim_store *st, int64_t before_us, int64_t ma
             if (step != SQLITE_DONE)
                 db_fail(c, err, "log prune tenants");
         }
-        sqlite3_finalize(q);
+        scim_stmt_release(q);
         release(s, c);
         if (!q || step != SQLITE_DONE)
             goto out;
@@ -2751,7 +2859,7 @@ static int sqlite_log_prune(struct scim_store *st, int64_t before_us, int64_t ma
                 cut = sqlite3_column_int64(q, 0);
             else if (step != SQLITE_DONE)
                 db_fail(c, err, "log prune cut");
-            sqlite3_finalize(q);
+            scim_stmt_release(q);
             release(s, c);
             if (step != SQLITE_ROW && step != SQLITE_DONE)
                 goto out;

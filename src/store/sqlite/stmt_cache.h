@@ -12,7 +12,7 @@
 #include <sqlite3.h>
 #include <stdint.h>
 
-#define SCIM_STMT_CACHE_SIZE 16
+#define SCIM_STMT_CACHE_SIZE 48
 
 struct scim_stmt_cache {
     struct {
@@ -32,5 +32,19 @@ int scim_stmt_cache_get(struct scim_stmt_cache *c, sqlite3 *db, const char *sql,
                         sqlite3_stmt **out);
 /* Finalizes every statement (before closing the connection). */
 void scim_stmt_cache_clear(struct scim_stmt_cache *c);
+
+/* Every statement scimd runs through scim_stmt_prepare is cached per connection: preparing
+ * costs more than running most of them (a create prepared ~490,000 instructions of SQL per
+ * request, webhook polling included, BENCHMARKS.md "Write path"). A connection's cache is
+ * attached to its handle while the connection is open; handles without one (short-lived
+ * tool connections) get plain statements. */
+void scim_stmt_cache_attach(struct scim_stmt_cache *c, sqlite3 *db);
+void scim_stmt_cache_detach(sqlite3 *db);
+/* The statement for `sql` on `db`: from db's cache when it has one and the cached statement is
+ * not in use (a nested use of the same SQL gets a statement of its own), else a new one.
+ * SQLITE_OK or the prepare error, *out NULL then. Give it back with scim_stmt_release. */
+int scim_stmt_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **out);
+/* Resets and unbinds a cached statement, finalizes any other; NULL is ignored. */
+void scim_stmt_release(sqlite3_stmt *q);
 
 #endif
