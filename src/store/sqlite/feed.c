@@ -188,7 +188,7 @@ static int tenants_fn(sqlite3 *db, void *vctx, struct scim_err *err)
             size_t ncap = cap ? cap * 2 : 16;
             int64_t *nb = realloc(x->ids, ncap * sizeof *nb);
             if (!nb) {
-                sqlite3_finalize(q);
+                scim_stmt_release(q);
                 return scim_err_nomem(err);
             }
             x->ids = nb;
@@ -196,7 +196,7 @@ static int tenants_fn(sqlite3 *db, void *vctx, struct scim_err *err)
         }
         x->ids[x->n++] = sqlite3_column_int64(q, 0);
     }
-    sqlite3_finalize(q);
+    scim_stmt_release(q);
     return step == SQLITE_DONE ? 0 : fail(db, err, "event prune tenants");
 }
 
@@ -236,7 +236,7 @@ static int cut_fn(sqlite3 *db, void *vctx, struct scim_err *err)
         rc = got;
         goto out;
     }
-    sqlite3_finalize(q);
+    scim_stmt_release(q);
     if (prep(db, "SELECT seq FROM events WHERE tenant_id = ? ORDER BY seq DESC LIMIT 1", &q, err) < 0)
         return -1;
     sqlite3_bind_int64(q, 1, x->tenant);
@@ -244,7 +244,7 @@ static int cut_fn(sqlite3 *db, void *vctx, struct scim_err *err)
         rc = got;
         goto out;
     }
-    sqlite3_finalize(q);
+    scim_stmt_release(q);
     q = NULL;
     if (x->max > 0)
         cut = x->hi - x->max;
@@ -267,7 +267,7 @@ static int cut_fn(sqlite3 *db, void *vctx, struct scim_err *err)
         }
         if (a > cut)
             cut = a;
-        sqlite3_finalize(q);
+        scim_stmt_release(q);
         q = NULL;
     }
     if (cut >= x->lo) {
@@ -283,7 +283,7 @@ static int cut_fn(sqlite3 *db, void *vctx, struct scim_err *err)
     }
     rc = 0;
 out:
-    sqlite3_finalize(q);
+    scim_stmt_release(q);
     return rc; /* the pool rolls the read transaction back */
 }
 
@@ -301,7 +301,7 @@ static int slice_fn(sqlite3 *db, void *vctx, struct scim_err *err)
     sqlite3_bind_int64(q, 2, x->lo);
     sqlite3_bind_int64(q, 3, x->hi);
     int step = sqlite3_step(q);
-    sqlite3_finalize(q);
+    scim_stmt_release(q);
     if (step != SQLITE_DONE)
         return fail(db, err, "event prune");
     x->deleted += sqlite3_changes(db);
