@@ -56,6 +56,9 @@ struct options {
     const char *log_max_entries;
     const char *log_queue;
     const char *log_prune_interval;
+    const char *events_retention_days;
+    const char *events_max_entries;
+    const char *db_pool;
     const char *rate_limit_token;
     const char *rate_limit_tenant;
 };
@@ -92,7 +95,14 @@ static const struct optdef optdefs[] = {
      "PEM certificate chain. With --tls-key, scimd serves HTTPS (TLS 1.2 or later)."},
     {"--tls-key", "SCIMD_TLS_KEY", OPT(tls_key), "FILE", "none", "PEM private key."},
     {"--threads", "SCIMD_THREADS", OPT(threads), "N", "8",
-     "Worker threads serving requests (1-1024); also the size of the database pool."},
+     "Worker threads serving requests (1-1024); also the size of the database pool\n"
+     "unless --db-pool is given."},
+    {"--db-pool", "SCIMD_DB_POOL", OPT(db_pool), "N", "the value of --threads",
+     "Database connections of this process (1-256). PostgreSQL: the connections it\n"
+     "opens at most (count them against the server's max_connections for all nodes;\n"
+     "see docs/deployment.md). SQLite: the read connections (writes use one more\n"
+     "connection of their own). Fewer connections than threads is safe: a request\n"
+     "uses one connection at a time and waits for a free one."},
     {"--max-body", "SCIMD_MAX_BODY", OPT(max_body), "BYTES", "8388608",
      "Largest request body accepted; larger bodies are answered 413."},
     {"--max-results", "SCIMD_MAX_RESULTS", OPT(max_results), "N", "1000",
@@ -123,7 +133,15 @@ static const struct optdef optdefs[] = {
      "Provisioning log: entries waiting to be written at most; beyond, entries are\n"
      "dropped (counted, and a warning is logged at most once a minute)."},
     {"--log-prune-interval", "SCIMD_LOG_PRUNE_INTERVAL", OPT(log_prune_interval), "SECONDS", "60",
-     "Provisioning log: how often old entries are pruned."},
+     "Provisioning log and change feed: how often old entries and events are pruned."},
+    {"--events-retention-days", "SCIMD_EVENTS_RETENTION_DAYS", OPT(events_retention_days), "DAYS",
+     "7",
+     "Change feed: events older than this are pruned (decimals allowed; 0 keeps them),\n"
+     "except those an enabled webhook has not delivered yet. A reader of the events API\n"
+     "whose position was pruned is answered 410. See docs/operations.md."},
+    {"--events-max-entries", "SCIMD_EVENTS_MAX_ENTRIES", OPT(events_max_entries), "N", "1000000",
+     "Change feed: events kept per tenant, the newest (0 = no limit); undelivered events\n"
+     "of an enabled webhook are kept beyond it."},
     {"--rate-limit-token", "SCIMD_RATE_LIMIT_TOKEN", OPT(rate_limit_token), "N/s[:BURST]", "off",
      "Requests per second (or N/m, N/h) each bearer token may make, with an optional\n"
      "burst (default: one second's worth). Beyond it: 429 with Retry-After. Off by\n"
@@ -146,7 +164,8 @@ static const char **field(struct options *o, const struct optdef *d)
     "          [--max-body BYTES] [--max-results N] [--schema-extensions FILE]\n"                  \
     "          [--bulk-max-operations N] [--bulk-max-payload BYTES] [--compat-disable NAMES]\n"    \
     "          [--sqlite-sync full|normal] [--log-retention-days DAYS] [--log-max-entries N]\n"   \
-    "          [--log-queue N] [--log-prune-interval SECONDS]\n"                                   \
+    "          [--log-queue N] [--log-prune-interval SECONDS] [--db-pool N]\n"                      \
+    "          [--events-retention-days DAYS] [--events-max-entries N]\n"                           \
     "          [--rate-limit-token N/s[:BURST]] [--rate-limit-tenant N/s[:BURST]]\n"               \
     "    scimd --help | --version\n"
 
@@ -355,6 +374,20 @@ static int plog_options(const struct options *o, struct scim_plog_config *c, con
             return -1;
         c->prune_interval_us = n * 1000000;
     }
+    if (o->events_retention_days) {
+        char *end = NULL;
+        double days = strtod(o->events_retention_days, &end);
+        *bad = "--events-retention-days";
+        if (!end || end == o->events_retention_days || *end || !(days >= 0) || days > 36500)
+            return -1;
+        c->events_retention_us = (int64_t)(days * 86400.0 * 1e6);
+    }
+    if (o->events_max_entries) {
+        *bad = "--events-max-entries";
+        if (parse_count(o->events_max_entries, 0, INT64_C(1) << 40, &n))
+            return -1;
+        c->events_max_entries = n;
+    }
     return 0;
 }
 
@@ -430,7 +463,7 @@ int main(int argc, char **argv)
     char url[1024];
     char tok[SCIM_TOKEN_MAX];
     unsigned short port;
-    int64_t threads = DEFAULT_THREADS, max_body, max_results, n = 0;
+    int64_t threads = DEFAULT_THREADS, db_pool, max_body, max_results, n = 0;
     bool created = false;
     sigset_t sigs;
     int sig, rc, status = EXIT_FAILURE;
@@ -452,6 +485,9 @@ int main(int argc, char **argv)
         return usage_error("invalid --log-level \"%s\"", o.log_level);
     if (o.threads && parse_count(o.threads, 1, 1024, &threads) != 0)
         return usage_error("invalid --threads \"%s\" (1-1024)", o.threads);
+    db_pool = threads;
+    if (o.db_pool && parse_count(o.db_pool, 1, 256, &db_pool) != 0)
+        return usage_error("invalid --db-pool \"%s\" (1-256)", o.db_pool);
     if (o.max_body && parse_count(o.max_body, 1, INT64_C(1) << 30, &max_body) != 0)
         return usage_error("invalid --max-body \"%s\" (1-1073741824)", o.max_body);
     if (o.max_results && parse_count(o.max_results, 1, 1000000, &max_results) != 0)
@@ -508,7 +544,7 @@ int main(int argc, char **argv)
         goto out;
     }
     ensure_db_dir(o.db);
-    sopts = (struct scim_store_opts){.reg = reg, .pool_size = (int)threads,
+    sopts = (struct scim_store_opts){.reg = reg, .pool_size = (int)db_pool,
                                      .sqlite_sync_normal = o.sqlite_sync &&
                                                            strcmp(o.sqlite_sync, "normal") == 0};
     if (scim_store_open(o.db, &sopts, &st, &err) != 0) {
@@ -578,8 +614,8 @@ int main(int argc, char **argv)
     }
     printf("listening on %s\n", url);
     fflush(stdout);
-    scim_info("msg=\"scimd started\" version=%s url=%s db_backend=%s threads=%lld", SCIMD_VERSION,
-              url, scim_store_backend(st), (long long)threads);
+    scim_info("msg=\"scimd started\" version=%s url=%s db_backend=%s threads=%lld db_pool=%lld",
+              SCIMD_VERSION, url, scim_store_backend(st), (long long)threads, (long long)db_pool);
 
     do {
         if (sigwait(&sigs, &sig) != 0)

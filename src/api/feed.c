@@ -32,6 +32,20 @@ static int int_param(struct api_req *r, const char *name, int64_t def, int64_t *
     return rc;
 }
 
+/* 410: the reader's position was pruned (retention). The body is a SCIM Error (schemas,
+ * status, detail) with the admin API's "error" object beside it, plus the positions a client
+ * needs to resynchronise: the oldest available seq and the latest one. */
+static void pruned(struct api_req *r, const struct scim_err *err, int64_t oldest, int64_t last)
+{
+    r->admin_code = "gone";
+    api_admin_reply(r, 410,
+                    json_pack("{s:[s], s:s, s:s, s:{s:i, s:s, s:s}, s:I, s:I}", "schemas",
+                              "urn:ietf:params:scim:api:messages:2.0:Error", "status", "410",
+                              "detail", err->detail, "error", "status", 410, "code", "gone",
+                              "message", err->detail, "oldestSeq", (json_int_t)oldest,
+                              "latestSeq", (json_int_t)last));
+}
+
 void api_admin_events(struct api_req *r, int64_t tenant_id)
 {
     struct scim_err err;
@@ -54,14 +68,20 @@ void api_admin_events(struct api_req *r, int64_t tenant_id)
     if (wait > EVENTS_MAX_WAIT_S)
         wait = EVENTS_MAX_WAIT_S;
     int rc;
+    int64_t oldest = 0;
     if (wait > 0 && atomic_fetch_add(&waiters, 1) < EVENTS_MAX_WAITERS) {
-        rc = scim_store_events_wait(r->api->st, tenant_id, after, count, wait * 1000, &items, &last,
-                                    &err);
+        rc = scim_store_events_read(r->api->st, tenant_id, after, count, wait * 1000, &items, &last,
+                                    &oldest, &err);
         atomic_fetch_sub(&waiters, 1);
     } else {
         if (wait > 0)
             atomic_fetch_sub(&waiters, 1);
-        rc = scim_store_events_list(r->api->st, tenant_id, after, count, &items, &last, &err);
+        rc = scim_store_events_read(r->api->st, tenant_id, after, count, 0, &items, &last, &oldest,
+                                    &err);
+    }
+    if (rc < 0 && err.status == 410) {
+        pruned(r, &err, oldest, last);
+        return;
     }
     if (rc < 0) {
         api_admin_fail_err(r, &err);

@@ -39,6 +39,8 @@ void scim_plog_config_defaults(struct scim_plog_config *cfg)
     cfg->retention_us = 30LL * 86400 * 1000000;
     cfg->max_entries = 1000000;
     cfg->prune_interval_us = 60 * 1000000LL;
+    cfg->events_retention_us = 7LL * 86400 * 1000000;
+    cfg->events_max_entries = 1000000;
 }
 
 uint64_t scim_plog_dropped(void)
@@ -94,6 +96,16 @@ static void prune(void)
                   err.log);
     else if (gone)
         scim_debug("msg=\"provisioning log pruned\" entries=%lld", (long long)gone);
+    if (q.cfg.events_retention_us <= 0 && q.cfg.events_max_entries <= 0)
+        return;
+    gone = 0;
+    before = q.cfg.events_retention_us > 0 ? scim_now_us() - q.cfg.events_retention_us : 0;
+    scim_err_clear(&err);
+    if (scim_store_events_prune(q.st, before, q.cfg.events_max_entries, &gone, &err))
+        scim_warn("msg=\"change feed prune failed\" detail=\"%s\" cause=\"%s\"", err.detail,
+                  err.log);
+    else if (gone)
+        scim_info("msg=\"change feed pruned\" events=%lld", (long long)gone);
 }
 
 static void *writer(void *arg)
@@ -145,7 +157,8 @@ static void *writer(void *arg)
         }
         if (stop)
             break;
-        if (now >= next_prune && (q.cfg.retention_us > 0 || q.cfg.max_entries > 0)) {
+        if (now >= next_prune && (q.cfg.retention_us > 0 || q.cfg.max_entries > 0 ||
+                                  q.cfg.events_retention_us > 0 || q.cfg.events_max_entries > 0)) {
             prune();
             next_prune = now + q.cfg.prune_interval_us;
         }

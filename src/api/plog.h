@@ -3,7 +3,8 @@
  *
  * Recording never slows the request: the API thread only copies a small record into a bounded
  * in-memory queue; a background writer thread inserts queued entries in batches (one
- * transaction each), outside the request's transaction, and prunes old entries. */
+ * transaction each), outside the request's transaction, and prunes old entries (and old
+ * change-feed events: the retention of both runs on this thread). */
 #ifndef SCIM_API_PLOG_H
 #define SCIM_API_PLOG_H
 
@@ -19,7 +20,13 @@ struct scim_plog_config {
     int64_t retention_us;     /* entries older than this are pruned; 0 = keep (default 30 days) */
     int64_t max_entries;      /* per tenant; older entries beyond are pruned; 0 = no limit
                                  (default 1000000) */
-    int64_t prune_interval_us; /* how often the writer prunes (default 60 s) */
+    int64_t prune_interval_us; /* how often the writer prunes (default 60 s); the change
+                                  feed is pruned at the same times */
+    int64_t events_retention_us; /* change-feed events older than this are pruned, except
+                                    those a webhook has still to deliver; 0 = keep (default
+                                    7 days); scim_store_events_prune */
+    int64_t events_max_entries;  /* change-feed events kept per tenant, the newest; 0 = no
+                                    limit (default 1000000) */
 };
 
 /* Fills `cfg` with the defaults. */

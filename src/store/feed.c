@@ -125,16 +125,49 @@ int scim_store_events_list(struct scim_store *st, int64_t tenant_id, int64_t aft
     return st->ops->events_list(st, tenant_id, after, count, out, last_seq ? last_seq : &dummy, err);
 }
 
-int scim_store_events_wait(struct scim_store *st, int64_t tenant_id, int64_t after, int64_t count,
-                           int64_t wait_ms, json_t **out, int64_t *last_seq, struct scim_err *err)
+/* 410 when the events following `after` are gone: only a prefix of the feed is ever pruned
+ * and the kept events are gap-free, so a page that does not start at after + 1 (or an empty
+ * page below the latest seq) means a pruned position. */
+static int check_pruned(int64_t after, json_t *items, int64_t last, int64_t *oldest,
+                        struct scim_err *err)
 {
-    int64_t deadline = scim_mono_us() + wait_ms * 1000;
+    int64_t first;
+    if (json_array_size(items) > 0)
+        first = (int64_t)json_integer_value(json_object_get(json_array_get(items, 0), "seq"));
+    else if (after < last)
+        first = last + 1;
+    else
+        return 0;
+    if (first <= after + 1)
+        return 0;
+    if (oldest)
+        *oldest = first;
+    return scim_err_set(err, 410, NULL,
+                        "the events after seq %lld were pruned (retention): the oldest available "
+                        "event is seq %lld; resynchronise, then read from after=%lld",
+                        (long long)after, (long long)first, (long long)(first - 1));
+}
+
+static int events_wait(struct scim_store *st, int64_t tenant_id, int64_t after, int64_t count,
+                       int64_t wait_ms, bool strict, json_t **out, int64_t *last_seq,
+                       int64_t *oldest, struct scim_err *err)
+{
+    int64_t deadline = scim_mono_us() + wait_ms * 1000, last = 0;
+    if (after < 0)
+        after = 0;
     for (;;) {
         /* the generation is read before the query: a commit between the two bumps it, so
          * the wait below returns at once instead of missing it */
         uint64_t gen = st->notify ? notify_gen(st->notify) : 0;
-        if (scim_store_events_list(st, tenant_id, after, count, out, last_seq, err) < 0)
+        if (scim_store_events_list(st, tenant_id, after, count, out, &last, err) < 0)
             return -1;
+        if (last_seq)
+            *last_seq = last;
+        if (strict && check_pruned(after, *out, last, oldest, err) < 0) {
+            json_decref(*out);
+            *out = NULL;
+            return -1;
+        }
         int64_t left = (deadline - scim_mono_us()) / 1000;
         if (json_array_size(*out) > 0 || left <= 0 || gen == 0)
             return 0;
@@ -144,6 +177,35 @@ int scim_store_events_wait(struct scim_store *st, int64_t tenant_id, int64_t aft
          * querying again */
         notify_wait(st->notify, gen, left < 1000 ? left : 1000);
     }
+}
+
+int scim_store_events_wait(struct scim_store *st, int64_t tenant_id, int64_t after, int64_t count,
+                           int64_t wait_ms, json_t **out, int64_t *last_seq, struct scim_err *err)
+{
+    return events_wait(st, tenant_id, after, count, wait_ms, false, out, last_seq, NULL, err);
+}
+
+int scim_store_events_read(struct scim_store *st, int64_t tenant_id, int64_t after, int64_t count,
+                           int64_t wait_ms, json_t **out, int64_t *last_seq, int64_t *oldest_seq,
+                           struct scim_err *err)
+{
+    return events_wait(st, tenant_id, after, count, wait_ms < 0 ? 0 : wait_ms, true, out,
+                       last_seq, oldest_seq, err);
+}
+
+int scim_store_events_prune(struct scim_store *st, int64_t before_us, int64_t max_per_tenant,
+                            int64_t *deleted, struct scim_err *err)
+{
+    int64_t dummy = 0;
+    if (!deleted)
+        deleted = &dummy;
+    *deleted = 0;
+    if (!st->ops->events_prune)
+        return no_feed(err);
+    if (before_us <= 0 && max_per_tenant <= 0)
+        return 0;
+    return st->ops->events_prune(st, before_us < 0 ? 0 : before_us,
+                                 max_per_tenant < 0 ? 0 : max_per_tenant, deleted, err);
 }
 
 /* Validates the eventTypes array and renders it as stored text (malloc'ed). */

@@ -394,7 +394,9 @@ int scim_store_log_prune(struct scim_store *st, int64_t before_us, int64_t max_p
 #define SCIM_EVENTS_MAX_COUNT 1000
 
 /* The events of a tenant with seq > after, in order, at most `count` (clamped to 1..1000):
- * *out is an array of event objects. *last_seq (may be NULL) is the tenant's latest seq. */
+ * *out is an array of event objects. *last_seq (may be NULL) is the tenant's latest seq.
+ * When events after `after` were pruned it answers from the oldest kept one (webhook delivery
+ * skips them); readers that must be told use scim_store_events_read (410). */
 int scim_store_events_list(struct scim_store *st, int64_t tenant_id, int64_t after, int64_t count,
                            json_t **out, int64_t *last_seq, struct scim_err *err);
 /* scim_store_events_list, but when no event follows `after` it waits up to wait_ms for one:
@@ -407,6 +409,27 @@ int scim_store_events_wait(struct scim_store *st, int64_t tenant_id, int64_t aft
 void scim_store_events_wait_any(struct scim_store *st, uint64_t *gen, int64_t wait_ms);
 /* Ends every wait at once, now and later (shutdown). */
 void scim_store_events_shutdown(struct scim_store *st);
+
+/* Retention of the change feed (docs/operations.md, "Retention of the change feed"). Deletes,
+ * per tenant, the oldest events: those older than `before_us` (0 = none by age) and all but the
+ * newest `max_per_tenant` (0 = no limit); an event goes when either rule selects it. Only a
+ * prefix of the feed is ever deleted (the events up to a cut seq), so the kept events stay
+ * gap-free, and seq numbering continues after the newest event even when none is kept. Never
+ * deleted: events an enabled webhook has not yet delivered (seq > its lastDeliveredSeq), even
+ * past the retention (a disabled webhook holds nothing). The rows go in slices of a few
+ * thousand, each its own short write transaction, located through the (tenant_id, seq) key.
+ * *deleted (may be NULL) = events removed. */
+int scim_store_events_prune(struct scim_store *st, int64_t before_us, int64_t max_per_tenant,
+                            int64_t *deleted, struct scim_err *err);
+
+/* For readers that must not miss events (the pull API): scim_store_events_wait (or _list when
+ * wait_ms is 0), but when events after `after` have been pruned (after < oldest kept seq - 1,
+ * or nothing is kept and after < the latest seq) it fails with 410, a detail naming the
+ * position and the oldest available seq, and *oldest_seq (may be NULL) = that seq (the latest
+ * seq + 1 when no event is kept). *last_seq (may be NULL) is set in both cases. */
+int scim_store_events_read(struct scim_store *st, int64_t tenant_id, int64_t after, int64_t count,
+                           int64_t wait_ms, json_t **out, int64_t *last_seq, int64_t *oldest_seq,
+                           struct scim_err *err);
 
 /* Webhooks: JSON objects {"id", "url", "eventTypes": [...], "enabled", "created",
  * "delivery": {"lastDeliveredSeq", "latestSeq", "pending", "attempts", "nextAttempt",

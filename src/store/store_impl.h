@@ -120,6 +120,9 @@ struct scim_store_ops {
      * RETURNING ...". */
     int (*events_list)(struct scim_store *st, int64_t tenant_id, int64_t after, int64_t count,
                        json_t **out, int64_t *last_seq, struct scim_err *err);
+    /* Optional (NULL = 501): scim_store_events_prune. */
+    int (*events_prune)(struct scim_store *st, int64_t before_us, int64_t max_per_tenant,
+                        int64_t *deleted, struct scim_err *err);
     int (*webhook_create)(struct scim_store *st, int64_t tenant_id, const char *id,
                           const char *url, const char *secret, const char *event_types,
                           bool enabled, struct scim_err *err);

@@ -2754,6 +2754,122 @@ out:
     return rc;
 }
 
+/* ---- change feed retention (store.h scim_store_events_prune; same steps as SQLite's feed.c) -- */
+
+#define EVENTS_PRUNE_SLICE 4000
+
+struct evprune_args {
+    int64_t tenant, before, max, lo, hi, cut, deleted;
+};
+
+/* One bigint of a one-row query: 1 found, 0 no row or NULL, -1 error. */
+static int one_i64(struct pconn *c, const char *sql, int64_t a, int64_t b, int64_t *v,
+                   struct scim_err *err)
+{
+    PGresult *r = q_exec(c, sql, err, strstr(sql, "$2") ? "ii" : "i", a, b);
+    if (!r)
+        return -1;
+    int got = PQntuples(r) > 0 && !PQgetisnull(r, 0, 0);
+    if (got)
+        *v = col_i64(r, 0, 0);
+    PQclear(r);
+    return got;
+}
+
+/* The cut of one tenant in one snapshot: the newest event older than `before` is found by a
+ * binary search over the primary key (seq is commit-ordered and `created` is stamped at
+ * commit, so it grows with seq), which needs no index on `created` to maintain per write. */
+static int tx_events_cut(struct pg_store *s, struct pconn *c, void *arg, struct scim_err *err)
+{
+    (void)s;
+    struct evprune_args *a = arg;
+    int64_t lo = 0, hi = 0, cut = 0, hold = 0;
+    int got = one_i64(c, "SELECT seq FROM events WHERE tenant_id = $1 ORDER BY seq LIMIT 1", a->tenant,
+                      0, &lo, err);
+    if (got <= 0) {
+        a->cut = 0;
+        return got;
+    }
+    if (one_i64(c, "SELECT seq FROM events WHERE tenant_id = $1 ORDER BY seq DESC LIMIT 1", a->tenant, 0,
+                &hi, err) < 0)
+        return -1;
+    if (a->max > 0)
+        cut = hi - a->max;
+    if (a->before > 0) {
+        int64_t lo_a = lo - 1, hi_b = hi + 1, created = 0;
+        while (hi_b - lo_a > 1) {
+            int64_t m = lo_a + (hi_b - lo_a) / 2;
+            got = one_i64(c, "SELECT created FROM events WHERE tenant_id = $1 AND seq >= $2 "
+                             "ORDER BY seq LIMIT 1", a->tenant, m, &created, err);
+            if (got < 0)
+                return -1;
+            if (got && created < a->before)
+                lo_a = m;
+            else
+                hi_b = m;
+        }
+        if (lo_a > cut)
+            cut = lo_a;
+    }
+    if (cut >= lo) {
+        got = one_i64(c, "SELECT min(delivered_seq) FROM webhooks WHERE tenant_id = $1 AND enabled",
+                      a->tenant, 0, &hold, err);
+        if (got < 0)
+            return -1;
+        if (got && hold < cut)
+            cut = hold;
+    }
+    a->lo = lo;
+    a->cut = cut >= lo ? cut : 0;
+    return 0;
+}
+
+/* One slice, autocommit; the webhook hold is re-read by the statement itself. */
+static int tx_events_slice(struct pg_store *s, struct pconn *c, void *arg, struct scim_err *err)
+{
+    (void)s;
+    struct evprune_args *a = arg;
+    int64_t n = q_cmd(c, "DELETE FROM events WHERE tenant_id = $1 AND seq >= $2 AND seq <= $3 AND seq <= "
+                         "coalesce((SELECT min(delivered_seq) FROM webhooks WHERE tenant_id = $1 "
+                         "AND enabled), $3)", err, "iii", a->tenant, a->lo, a->hi);
+    if (n < 0)
+        return -1;
+    a->deleted += n;
+    return 0;
+}
+
+static int pg_events_prune(struct scim_store *st, int64_t before_us, int64_t max_per_tenant,
+                           int64_t *deleted, struct scim_err *err)
+{
+    struct pg_store *s = ps(st);
+    struct ids_args t = {.sql = "SELECT tenant_id FROM event_seq ORDER BY tenant_id"};
+    int64_t gone = 0;
+    int rc = -1;
+    if (run_tx(s, TX_NONE, tx_ids, &t, err) < 0)
+        goto out;
+    for (size_t i = 0; i < t.n; i++) {
+        struct evprune_args a = {.tenant = t.ids[i], .before = before_us, .max = max_per_tenant};
+        if (run_tx(s, TX_READ, tx_events_cut, &a, err) < 0)
+            goto out;
+        int64_t cut = a.cut;
+        for (int64_t from = a.lo; cut > 0 && from <= cut; from += EVENTS_PRUNE_SLICE) {
+            a.lo = from;
+            a.hi = cut - from < EVENTS_PRUNE_SLICE ? cut : from + EVENTS_PRUNE_SLICE - 1;
+            int64_t before_n = a.deleted;
+            if (run_tx(s, TX_NONE, tx_events_slice, &a, err) < 0) {
+                gone += before_n;
+                goto out;
+            }
+        }
+        gone += a.deleted;
+    }
+    rc = 0;
+out:
+    free(t.ids);
+    *deleted = gone;
+    return rc;
+}
+
 /* ---- change feed and webhooks ------------------------------------------------------- */
 
 struct feed_args {
@@ -3804,6 +3920,7 @@ static const struct scim_store_ops pg_ops = {
     .log_query = pg_log_query,
     .log_prune = pg_log_prune,
     .events_list = pg_events_list,
+    .events_prune = pg_events_prune,
     .webhook_create = pg_webhook_create,
     .webhook_list = pg_webhook_list,
     .webhook_update = pg_webhook_update,

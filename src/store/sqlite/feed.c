@@ -163,6 +163,180 @@ int scim_sqlite_events_list(struct scim_store *st, int64_t tenant, int64_t after
     return scim_sqlite_with_conn(st, false, events_list_fn, &x, err);
 }
 
+/* ---- retention ----------------------------------------------------------------------------- */
+
+/* Rows per delete transaction: a prune of a large backlog never holds the write lock for long. */
+#define EVENTS_PRUNE_SLICE 4000
+
+struct prune_ctx {
+    int64_t tenant, before, max, lo, hi, cut;
+    int64_t *ids;
+    size_t n;
+    int64_t deleted;
+};
+
+static int tenants_fn(sqlite3 *db, void *vctx, struct scim_err *err)
+{
+    struct prune_ctx *x = vctx;
+    sqlite3_stmt *q = NULL;
+    size_t cap = 0;
+    int step;
+    if (prep(db, "SELECT tenant_id FROM event_seq ORDER BY tenant_id", &q, err) < 0)
+        return -1;
+    while ((step = sqlite3_step(q)) == SQLITE_ROW) {
+        if (x->n == cap) {
+            size_t ncap = cap ? cap * 2 : 16;
+            int64_t *nb = realloc(x->ids, ncap * sizeof *nb);
+            if (!nb) {
+                scim_stmt_release(q);
+                return scim_err_nomem(err);
+            }
+            x->ids = nb;
+            cap = ncap;
+        }
+        x->ids[x->n++] = sqlite3_column_int64(q, 0);
+    }
+    scim_stmt_release(q);
+    return step == SQLITE_DONE ? 0 : fail(db, err, "event prune tenants");
+}
+
+/* One integer from a prepared single-row query: 1 found, 0 no row (or NULL), -1 error. */
+static int one_i64(sqlite3 *db, sqlite3_stmt *q, int64_t *v, struct scim_err *err)
+{
+    int step = sqlite3_step(q), rc;
+    if (step == SQLITE_ROW && sqlite3_column_type(q, 0) != SQLITE_NULL) {
+        *v = sqlite3_column_int64(q, 0);
+        rc = 1;
+    } else {
+        rc = step == SQLITE_ROW || step == SQLITE_DONE ? 0 : fail(db, err, "event prune");
+    }
+    sqlite3_reset(q);
+    return rc;
+}
+
+/* The cut of one tenant (x->cut: events lo..cut go), read in one snapshot. The age rule needs
+ * the newest event older than `before`: events are numbered in commit order and stamped at
+ * commit, so `created` grows with seq and a binary search over the primary key finds it in
+ * ~log2(n) lookups, with no index on `created` to maintain on every write. */
+static int cut_fn(sqlite3 *db, void *vctx, struct scim_err *err)
+{
+    struct prune_ctx *x = vctx;
+    sqlite3_stmt *q = NULL;
+    int rc = -1, got;
+    int64_t cut = 0, hold = 0;
+    x->cut = 0;
+    if (sqlite3_exec(db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
+        return fail(db, err, "begin");
+    /* two ordered lookups on the primary key: SQLite answers min() and max() together by
+     * scanning the range */
+    if (prep(db, "SELECT seq FROM events WHERE tenant_id = ? ORDER BY seq LIMIT 1", &q, err) < 0)
+        return -1;
+    sqlite3_bind_int64(q, 1, x->tenant);
+    if ((got = one_i64(db, q, &x->lo, err)) <= 0) { /* error, or nothing kept */
+        rc = got;
+        goto out;
+    }
+    scim_stmt_release(q);
+    if (prep(db, "SELECT seq FROM events WHERE tenant_id = ? ORDER BY seq DESC LIMIT 1", &q, err) < 0)
+        return -1;
+    sqlite3_bind_int64(q, 1, x->tenant);
+    if ((got = one_i64(db, q, &x->hi, err)) <= 0) {
+        rc = got;
+        goto out;
+    }
+    scim_stmt_release(q);
+    q = NULL;
+    if (x->max > 0)
+        cut = x->hi - x->max;
+    if (x->before > 0) {
+        /* a: newest known older than before (or lo - 1); b: oldest known not older */
+        int64_t a = x->lo - 1, b = x->hi + 1, created;
+        if (prep(db, "SELECT created FROM events WHERE tenant_id = ? AND seq >= ? ORDER BY seq LIMIT 1",
+                 &q, err) < 0)
+            goto out;
+        sqlite3_bind_int64(q, 1, x->tenant);
+        while (b - a > 1) {
+            int64_t m = a + (b - a) / 2;
+            sqlite3_bind_int64(q, 2, m);
+            if ((got = one_i64(db, q, &created, err)) < 0)
+                goto out;
+            if (got && created < x->before)
+                a = m;
+            else
+                b = m;
+        }
+        if (a > cut)
+            cut = a;
+        scim_stmt_release(q);
+        q = NULL;
+    }
+    if (cut >= x->lo) {
+        if (prep(db, "SELECT min(delivered_seq) FROM webhooks WHERE tenant_id = ? AND enabled = 1",
+                 &q, err) < 0)
+            goto out;
+        sqlite3_bind_int64(q, 1, x->tenant);
+        if ((got = one_i64(db, q, &hold, err)) < 0)
+            goto out;
+        if (got && hold < cut)
+            cut = hold;
+        x->cut = cut;
+    }
+    rc = 0;
+out:
+    scim_stmt_release(q);
+    return rc; /* the pool rolls the read transaction back */
+}
+
+/* One slice: seq lo..hi of the tenant, the webhook hold re-read in the same transaction (a
+ * webhook enabled since the cut was computed keeps its events). */
+static int slice_fn(sqlite3 *db, void *vctx, struct scim_err *err)
+{
+    struct prune_ctx *x = vctx;
+    sqlite3_stmt *q = NULL;
+    if (prep(db, "DELETE FROM events WHERE tenant_id = ?1 AND seq >= ?2 AND seq <= ?3 AND seq <= "
+                 "coalesce((SELECT min(delivered_seq) FROM webhooks WHERE tenant_id = ?1 "
+                 "AND enabled = 1), ?3)", &q, err) < 0)
+        return -1;
+    sqlite3_bind_int64(q, 1, x->tenant);
+    sqlite3_bind_int64(q, 2, x->lo);
+    sqlite3_bind_int64(q, 3, x->hi);
+    int step = sqlite3_step(q);
+    scim_stmt_release(q);
+    if (step != SQLITE_DONE)
+        return fail(db, err, "event prune");
+    x->deleted += sqlite3_changes(db);
+    return 0;
+}
+
+int scim_sqlite_events_prune(struct scim_store *st, int64_t before_us, int64_t max_per_tenant,
+                             int64_t *deleted, struct scim_err *err)
+{
+    struct prune_ctx t = {0};
+    int rc = -1;
+    if (scim_sqlite_with_conn(st, false, tenants_fn, &t, err) < 0)
+        goto out;
+    for (size_t i = 0; i < t.n; i++) {
+        struct prune_ctx x = {.tenant = t.ids[i], .before = before_us, .max = max_per_tenant};
+        if (scim_sqlite_with_conn(st, false, cut_fn, &x, err) < 0)
+            goto out;
+        int64_t cut = x.cut;
+        for (int64_t from = x.lo; cut > 0 && from <= cut; from += EVENTS_PRUNE_SLICE) {
+            x.lo = from;
+            x.hi = cut - from < EVENTS_PRUNE_SLICE ? cut : from + EVENTS_PRUNE_SLICE - 1;
+            if (scim_sqlite_with_conn(st, true, slice_fn, &x, err) < 0) {
+                t.deleted += x.deleted;
+                goto out;
+            }
+        }
+        t.deleted += x.deleted;
+    }
+    rc = 0;
+out:
+    free(t.ids);
+    *deleted = t.deleted;
+    return rc;
+}
+
 /* ---- webhooks ---------------------------------------------------------------------------- */
 
 struct wh_ctx {

@@ -2908,6 +2908,7 @@ static const struct scim_store_ops sqlite_ops = {
     .log_query = sqlite_log_query,
     .log_prune = sqlite_log_prune,
     .events_list = scim_sqlite_events_list,
+    .events_prune = scim_sqlite_events_prune,
     .webhook_create = scim_sqlite_webhook_create,
     .webhook_list = scim_sqlite_webhook_list,
     .webhook_update = scim_sqlite_webhook_update,

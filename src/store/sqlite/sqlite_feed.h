@@ -22,6 +22,8 @@ int scim_sqlite_feed_insert(sqlite3 *db, int64_t tenant, json_t *events, struct 
 /* feed.c: the ops of store_impl.h. */
 int scim_sqlite_events_list(struct scim_store *st, int64_t tenant, int64_t after, int64_t count,
                             json_t **out, int64_t *last_seq, struct scim_err *err);
+int scim_sqlite_events_prune(struct scim_store *st, int64_t before_us, int64_t max_per_tenant,
+                             int64_t *deleted, struct scim_err *err);
 int scim_sqlite_webhook_create(struct scim_store *st, int64_t tenant, const char *id,
                                const char *url, const char *secret, const char *event_types,
                                bool enabled, struct scim_err *err);
