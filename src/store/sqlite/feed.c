@@ -525,6 +525,26 @@ int scim_sqlite_webhook_delete(struct scim_store *st, int64_t tenant, const char
 
 /* ---- delivery ------------------------------------------------------------------------------ */
 
+/* Whether some webhook is due with events to deliver: 1 or 0, -1 on error. Read on a pool
+ * connection before claiming: the claim is a write transaction on the writer connection,
+ * and this poll runs after every committed write, so an idle claim took the writer from the
+ * group commit (and SQLite's write lock) once per write with nothing to deliver. */
+static int wh_due_fn(sqlite3 *db, void *vctx, struct scim_err *err)
+{
+    const struct wh_ctx *x = vctx;
+    sqlite3_stmt *q = NULL;
+    if (prep(db, "SELECT EXISTS (SELECT 1 FROM webhooks w WHERE w.enabled = 1 AND w.next_attempt <= ?1"
+                 " AND (w.lease_owner IS NULL OR w.lease_expires <= ?1)"
+                 " AND EXISTS (SELECT 1 FROM events e WHERE e.tenant_id = w.tenant_id"
+                 "  AND e.seq > w.delivered_seq))",
+             &q, err) < 0)
+        return -1;
+    sqlite3_bind_int64(q, 1, x->now);
+    int rc = sqlite3_step(q) == SQLITE_ROW ? sqlite3_column_int(q, 0) != 0 : fail(db, err, "webhook due");
+    scim_stmt_release(q);
+    return rc;
+}
+
 static int wh_claim_fn(sqlite3 *db, void *vctx, struct scim_err *err)
 {
     struct wh_ctx *x = vctx;
@@ -579,6 +599,9 @@ int scim_sqlite_webhook_claim(struct scim_store *st, const char *owner, int64_t 
                               int64_t lease_us, struct scim_webhook_job *job, struct scim_err *err)
 {
     struct wh_ctx x = {.owner = owner, .now = now_us, .lease = lease_us, .job = job};
+    int due = scim_sqlite_with_conn(st, false, wh_due_fn, &x, err);
+    if (due <= 0)
+        return due;
     return scim_sqlite_with_conn(st, true, wh_claim_fn, &x, err);
 }
 
