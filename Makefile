@@ -81,10 +81,11 @@ test-fuzz:
 # suite on SQLite then on PostgreSQL; ctest's summary ends the run.
 test: test-plain test-fuzz test-asan
 
-# Benchmarks (bench/README.md): release build in build-release, N users on SQLite, wrk load.
+# Benchmarks (bench/README.md): release build in build-release, N users on SQLite and on a
+# durable PostgreSQL cluster, wrk load (bench/all.sh).
 # Override N, DURATION, SCENARIOS, BACKEND, DB, ... in the environment.
 bench: deps
-	bench/run.sh
+	bench/all.sh
 
 $(BUILD_FUZZ)/CMakeCache.txt:
 	cmake -S . -B $(BUILD_FUZZ) -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_COMPILER=clang \

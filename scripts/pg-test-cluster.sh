@@ -10,6 +10,8 @@
 #   url      prints the URL of the running cluster
 # The cluster directory is $SCIMD_PG_CLUSTER, by default /tmp/scimd-pg-<uid>-<hash of this
 # checkout>, so several checkouts on one machine each get their own cluster.
+# SCIMD_PG_DURABLE=1 at start: fsync, synchronous_commit and full_page_writes on (PostgreSQL's
+# defaults) instead of off, shared_buffers 256MB: what bench/all.sh measures.
 # PostgreSQL refuses to run as root: as root the cluster runs as the user `scimd-test`
 # (created with useradd when missing; `nobody` when that fails).
 set -euo pipefail
@@ -82,15 +84,18 @@ start() {
     "${RUNAS[@]}" "$bin/initdb" -D "$DATA" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 \
         >"$DIR/initdb.log" 2>&1 || "${RUNAS[@]}" "$bin/initdb" -D "$DATA" -U postgres --auth=trust \
         -E UTF8 --locale=C >"$DIR/initdb.log" 2>&1 || { cat "$DIR/initdb.log" >&2; return 1; }
-    # a test cluster: durability off for speed, room for many test databases and pools
+    # a test cluster: durability off for speed, room for many test databases and pools;
+    # SCIMD_PG_DURABLE=1 (the benchmarks): PostgreSQL's durable defaults, a bigger cache
+    local durable=off buffers=64MB
+    if [ "${SCIMD_PG_DURABLE:-0}" = 1 ]; then durable=on buffers=256MB; fi
     cat >>"$DATA/postgresql.conf" <<EOF
 listen_addresses = '127.0.0.1'
 unix_socket_directories = '$DIR'
 max_connections = 400
-fsync = off
-synchronous_commit = off
-full_page_writes = off
-shared_buffers = 64MB
+fsync = $durable
+synchronous_commit = $durable
+full_page_writes = $durable
+shared_buffers = $buffers
 log_min_messages = warning
 EOF
     local p try
